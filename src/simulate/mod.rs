@@ -1,0 +1,1 @@
+//! Synthetic Claude Code corpora with planted arms and regressions.
