@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod features;
+pub mod ingest;
 pub mod report;
 pub mod simulate;
 pub mod source;

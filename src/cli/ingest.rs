@@ -1,6 +1,135 @@
+//! `cc-fingerprint ingest`: load logs into the database, incrementally.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+
 use super::{GlobalArgs, Outcome};
+use crate::ingest::{ingest, IngestOptions, IngestSummary};
+use crate::report::{thousands, write_json, Tabular};
+use crate::source::ParseOptions;
+use crate::store::Store;
+
 #[derive(Debug, clap::Args)]
-pub struct Args {}
-pub fn run(_g: &GlobalArgs, _a: Args) -> anyhow::Result<Outcome> {
-    anyhow::bail!("todo")
+pub struct Args {
+    /// Directories (walked recursively) or .jsonl files [default:
+    /// $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects]
+    pub paths: Vec<PathBuf>,
+    /// Also store message text (prompts, answers, thinking). Off by default:
+    /// transcripts hold code and secrets, and fingerprints need only lengths.
+    #[arg(long)]
+    pub store_text: bool,
+    /// Summary format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Table,
+    Json,
+}
+
+/// Warnings shown on stderr before the rest are summarised in a count.
+const MAX_WARNINGS_SHOWN: usize = 20;
+
+pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
+    let roots = if args.paths.is_empty() {
+        vec![default_projects_dir()?]
+    } else {
+        args.paths
+    };
+    let db = global.db_path()?;
+    let mut store = Store::open(&db)?;
+    let show_progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let options = IngestOptions {
+        parse: ParseOptions {
+            store_text: args.store_text,
+        },
+        progress: show_progress,
+    };
+    let summary = ingest(&mut store, &roots, options)?;
+
+    let mut stderr = std::io::stderr().lock();
+    for warning in summary.warnings.iter().take(MAX_WARNINGS_SHOWN) {
+        writeln!(stderr, "warning: {warning}")?;
+    }
+    if summary.warnings.len() > MAX_WARNINGS_SHOWN {
+        writeln!(
+            stderr,
+            "warning: ... and {} more (see --format json)",
+            summary.warnings.len() - MAX_WARNINGS_SHOWN
+        )?;
+    }
+    if summary.bad_lines > 0 {
+        writeln!(
+            stderr,
+            "warning: {} bad lines skipped; they are listed in the ingest_errors table of {}",
+            summary.bad_lines,
+            db.display()
+        )?;
+    }
+
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        SummaryFormat::Json => write_json(&mut out, &summary)?,
+        SummaryFormat::Table => summary_table(&summary).write_table(&mut out)?,
+    }
+
+    if summary.files_scanned == 0 {
+        writeln!(
+            stderr,
+            "no .jsonl files found under {}",
+            roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        return Ok(Outcome::Finding);
+    }
+    if summary.files_unreadable == summary.files_scanned {
+        anyhow::bail!(
+            "none of the {} files could be read (see the warnings above)",
+            summary.files_scanned
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+fn default_projects_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CLAUDE_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("projects"));
+    }
+    let home =
+        dirs::home_dir().context("cannot find the home directory; pass the path to ingest")?;
+    Ok(home.join(".claude").join("projects"))
+}
+
+fn summary_table(s: &IngestSummary) -> Tabular {
+    let mut table = Tabular::new(["", "count"]);
+    let n = |v: u64| thousands(v as i64);
+    let rows: [(&str, String); 16] = [
+        ("files scanned", n(s.files_scanned)),
+        ("  new", n(s.files_new)),
+        ("  appended", n(s.files_appended)),
+        ("  unchanged", n(s.files_unchanged)),
+        ("  rewritten", n(s.files_rewritten)),
+        ("  unrecognised", n(s.files_unrecognised)),
+        ("  unreadable", n(s.files_unreadable)),
+        ("lines read", n(s.lines)),
+        ("assistant lines", n(s.assistant_lines)),
+        ("bad lines", n(s.bad_lines)),
+        ("sessions updated", n(s.sessions_updated)),
+        ("responses in store", n(s.responses_total)),
+        ("sessions in store", n(s.sessions_total)),
+        ("MB read", format!("{:.1}", s.bytes_read as f64 / 1e6)),
+        ("seconds", format!("{:.2}", s.seconds)),
+        ("MB/s", format!("{:.1}", s.mb_per_second)),
+    ];
+    for (label, value) in rows {
+        table.push(vec![label.to_owned(), value]);
+    }
+    table
 }

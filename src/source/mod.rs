@@ -1,1 +1,270 @@
-//! source
+//! Log formats: from bytes on disk to typed records, one module per format.
+//!
+//! A parser never fails on bad input: a line it cannot read becomes a
+//! [`BadLine`] and the rest of the file is still read. Parsers produce a
+//! [`Batch`] of rows that the store writes in one transaction together with
+//! the byte offset they end at, so a crash never leaves half a batch behind.
+
+pub mod lines;
+pub mod text_stats;
+pub mod transcript;
+pub mod walk;
+
+use std::collections::BTreeMap;
+
+/// The kinds of file `ingest` recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Claude Code project transcript (`~/.claude/projects/<slug>/<id>.jsonl`).
+    Transcript,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Transcript => "transcript",
+        }
+    }
+}
+
+/// One assistant line: a content block (or several) of one API response.
+///
+/// Several parts share a `response_key`; the store folds them into one
+/// response with its final usage (see `store::derive`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssistantPart {
+    pub line_no: u64,
+    pub session_id: String,
+    pub uuid: Option<String>,
+    pub ts_ms: Option<i64>,
+    pub is_sidechain: bool,
+    pub agent_id: Option<String>,
+    pub message_id: String,
+    pub request_id: Option<String>,
+    pub model: String,
+    pub version: Option<String>,
+    pub stop_reason: Option<String>,
+    pub usage: Usage,
+    pub blocks: BlockStats,
+}
+
+impl AssistantPart {
+    /// Dedup key shared by every streamed line of one API response:
+    /// `message.id:requestId`, or `message.id` alone when `requestId` is empty.
+    pub fn response_key(&self) -> String {
+        match self.request_id.as_deref() {
+            Some(req) if !req.is_empty() => format!("{}:{}", self.message_id, req),
+            _ => self.message_id.clone(),
+        }
+    }
+}
+
+/// Token usage as reported by the API for one response (or one streamed line of it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub cache_creation_5m: Option<u64>,
+    pub cache_creation_1h: Option<u64>,
+    pub web_search_requests: Option<u64>,
+    pub web_fetch_requests: Option<u64>,
+    pub thinking_tokens: Option<u64>,
+    pub service_tier: Option<String>,
+}
+
+impl Usage {
+    /// The total peers use to pick the final streamed line of a response.
+    pub fn total(&self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_creation_input_tokens)
+            .saturating_add(self.cache_read_input_tokens)
+    }
+}
+
+/// Counts and lengths of the content blocks of assistant lines. No text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    pub text_blocks: u32,
+    pub text_chars: u64,
+    pub text_tokens: u64,
+    pub thinking_blocks: u32,
+    pub thinking_chars: u64,
+    pub thinking_tokens: u64,
+    pub thinking_empty_blocks: u32,
+    pub redacted_thinking_blocks: u32,
+    pub tool_use_blocks: u32,
+    pub tool_input_bytes: u64,
+    pub md_headings: u32,
+    pub md_bullets: u32,
+    pub md_code_fences: u32,
+    pub apology_phrases: u32,
+}
+
+/// A `tool_use` block: the model asked for a tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolUse {
+    pub line_no: u64,
+    pub session_id: String,
+    pub response_key: String,
+    pub tool_use_id: String,
+    pub name: String,
+    pub input_bytes: u64,
+    pub ts_ms: Option<i64>,
+}
+
+/// A `tool_result` block: what the tool returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    pub line_no: u64,
+    pub session_id: String,
+    pub tool_use_id: String,
+    pub is_error: bool,
+    pub result_bytes: u64,
+    pub ts_ms: Option<i64>,
+}
+
+/// Something that happened in a session other than a model response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub line_no: u64,
+    pub session_id: String,
+    /// Identifies the event across copies of the same file (the line's uuid,
+    /// or a hash of the line when it has none).
+    pub dedup_key: String,
+    pub ts_ms: Option<i64>,
+    pub is_sidechain: bool,
+    pub kind: EventKind,
+    pub detail: Option<String>,
+    pub value: Option<f64>,
+}
+
+/// Event kinds, stored by name. Stable: features and docs refer to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A prompt typed by the user (value: its length in chars).
+    Prompt,
+    /// `[Request interrupted by user...]`.
+    Interrupt,
+    /// A slash command (detail: the command, e.g. `/clear`).
+    SlashCommand,
+    /// `system/compact_boundary` (detail: trigger, value: tokens before).
+    Compaction,
+    /// `system/api_error`: a retried API call (detail: status, value: attempt).
+    ApiRetry,
+    /// An assistant line with `isApiErrorMessage` or the `<synthetic>` model.
+    ApiErrorMessage,
+    /// `system/turn_duration` (value: milliseconds).
+    TurnDuration,
+    /// `queue-operation` (detail: enqueue, dequeue, remove...).
+    QueueOperation,
+    /// A tool call the user rejected.
+    ToolRejected,
+    /// Any other `system` subtype (detail: the subtype).
+    System,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Prompt => "prompt",
+            EventKind::Interrupt => "interrupt",
+            EventKind::SlashCommand => "slash_command",
+            EventKind::Compaction => "compaction",
+            EventKind::ApiRetry => "api_retry",
+            EventKind::ApiErrorMessage => "api_error_message",
+            EventKind::TurnDuration => "turn_duration",
+            EventKind::QueueOperation => "queue_operation",
+            EventKind::ToolRejected => "tool_rejected",
+            EventKind::System => "system",
+        }
+    }
+}
+
+/// What one file says about one session (merged across appends and files).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionSeen {
+    pub cwd: Option<String>,
+    pub git_branch: Option<String>,
+    pub versions: std::collections::BTreeSet<String>,
+    pub first_ts_ms: Option<i64>,
+    pub last_ts_ms: Option<i64>,
+    pub lines: u64,
+    /// Every line of this session in this file is a sidechain line.
+    pub sidechain_only: bool,
+    pub agent_ids: std::collections::BTreeSet<String>,
+}
+
+impl SessionSeen {
+    pub fn observe_ts(&mut self, ts: Option<i64>) {
+        if let Some(ts) = ts {
+            self.first_ts_ms = Some(self.first_ts_ms.map_or(ts, |f| f.min(ts)));
+            self.last_ts_ms = Some(self.last_ts_ms.map_or(ts, |l| l.max(ts)));
+        }
+    }
+}
+
+/// A line that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line_no: u64,
+    pub byte_offset: u64,
+    pub reason: String,
+}
+
+/// Message text kept only with `--store-text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredText {
+    pub line_no: u64,
+    pub session_id: String,
+    pub uuid: Option<String>,
+    pub role: &'static str,
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// Rows parsed from a run of whole lines of one file.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub parts: Vec<AssistantPart>,
+    pub tool_uses: Vec<ToolUse>,
+    pub tool_results: Vec<ToolResult>,
+    pub events: Vec<Event>,
+    pub sessions: BTreeMap<String, SessionSeen>,
+    pub bad_lines: Vec<BadLine>,
+    /// Lines per record type (`assistant`, `progress`, `unknown:foo`...).
+    pub record_types: BTreeMap<String, u64>,
+    /// Top-level fields no parser knows, by name: format drift shows here first.
+    pub unknown_fields: BTreeMap<String, u64>,
+    pub texts: Vec<StoredText>,
+    pub lines: u64,
+}
+
+impl Batch {
+    /// Number of rows, to decide when a batch is worth sending to the writer.
+    pub fn row_count(&self) -> usize {
+        self.parts.len() + self.tool_uses.len() + self.tool_results.len() + self.events.len()
+    }
+
+    pub fn session(&mut self, session_id: &str) -> &mut SessionSeen {
+        if !self.sessions.contains_key(session_id) {
+            self.sessions.insert(
+                session_id.to_owned(),
+                SessionSeen {
+                    sidechain_only: true,
+                    ..SessionSeen::default()
+                },
+            );
+        }
+        self.sessions.get_mut(session_id).expect("inserted above")
+    }
+}
+
+/// Options that change what parsers keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// Keep message text (off by default: transcripts hold code and secrets).
+    pub store_text: bool,
+}

@@ -1,0 +1,577 @@
+//! The ingest pipeline: find files, parse them in parallel, write through
+//! one writer, then rebuild what changed.
+//!
+//! Each file is classified against what the store recorded last time:
+//! unchanged (same size and mtime: not opened at all), appended (same head,
+//! longer: read from the recorded offset), rewritten (shorter, or a different
+//! head: its rows are replaced), or new. Parsing runs on rayon's pool and
+//! sends [`FileChunk`]s through a bounded channel, so memory stays bounded
+//! however large a file is; the calling thread is the only writer.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::source::lines::{Line, LineReader, MAX_LINE_BYTES};
+use crate::source::walk::{find_log_files, FoundFile};
+use crate::source::{transcript, BadLine, Batch, Format, ParseOptions};
+use crate::store::writer::{known_files, write_chunks, FileChunk, FileState, KnownFile};
+use crate::store::{derive, Store, StoreError};
+
+/// Bytes of a file's head hashed to notice a rewrite.
+const HEAD_BYTES: u64 = 4096;
+/// A chunk is sent to the writer after this many rows or input bytes.
+const CHUNK_ROWS: usize = 20_000;
+const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestOptions {
+    pub parse: ParseOptions,
+    /// Draw a progress bar (the caller decides: only on a terminal).
+    pub progress: bool,
+}
+
+/// What one ingest run did. Field names are a JSON contract (docs/json.md).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct IngestSummary {
+    pub files_scanned: u64,
+    pub files_new: u64,
+    pub files_appended: u64,
+    pub files_unchanged: u64,
+    pub files_rewritten: u64,
+    pub files_unrecognised: u64,
+    pub files_unreadable: u64,
+    pub lines: u64,
+    pub bytes_read: u64,
+    pub assistant_lines: u64,
+    pub bad_lines: u64,
+    pub sessions_updated: u64,
+    pub responses_total: u64,
+    pub sessions_total: u64,
+    pub seconds: f64,
+    pub mb_per_second: f64,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileOutcome {
+    New,
+    Appended,
+    Unchanged,
+    Rewritten,
+    Unrecognised,
+    Unreadable,
+}
+
+struct FileReport {
+    outcome: FileOutcome,
+    lines: u64,
+    bytes_read: u64,
+    assistant_lines: u64,
+    bad_lines: u64,
+    warning: Option<String>,
+}
+
+impl FileReport {
+    fn simple(outcome: FileOutcome, warning: Option<String>) -> Self {
+        FileReport {
+            outcome,
+            lines: 0,
+            bytes_read: 0,
+            assistant_lines: 0,
+            bad_lines: 0,
+            warning,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0} does not exist; pass a directory of transcripts (e.g. ~/.claude/projects) or a .jsonl file")]
+    MissingPath(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Ingest every log file under `roots` into `store`.
+pub fn ingest(
+    store: &mut Store,
+    roots: &[PathBuf],
+    options: IngestOptions,
+) -> Result<IngestSummary, IngestError> {
+    let started = Instant::now();
+    for root in roots {
+        if std::fs::symlink_metadata(root).is_err() {
+            return Err(IngestError::MissingPath(root.clone()));
+        }
+    }
+    let (files, walk_warnings) = find_log_files(roots);
+    let known = known_files(&store.conn)?;
+    let mut summary = IngestSummary {
+        files_scanned: files.len() as u64,
+        warnings: walk_warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.path.display(), w.reason))
+            .collect(),
+        ..IngestSummary::default()
+    };
+
+    let planned: Vec<(FoundFile, Option<(u64, i64)>)> = files
+        .into_iter()
+        .map(|f| {
+            let stat = std::fs::metadata(&f.path)
+                .ok()
+                .map(|m| (m.len(), mtime_ns(&m)));
+            (f, stat)
+        })
+        .collect();
+    let bytes_to_read: u64 = planned
+        .iter()
+        .filter_map(|(f, stat)| {
+            let (size, _) = (*stat)?;
+            let consumed = known
+                .get(path_key(&f.path).as_str())
+                .map_or(0, |k| k.consumed);
+            Some(size.saturating_sub(consumed))
+        })
+        .sum();
+    let progress = if options.progress {
+        let bar = indicatif::ProgressBar::new(bytes_to_read);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let (sender, receiver) = sync_channel::<FileChunk>(8);
+    let reports = std::thread::scope(|scope| -> Result<Vec<FileReport>, StoreError> {
+        let known = &known;
+        let progress = &progress;
+        let parse = options.parse;
+        let producer = scope.spawn(move || {
+            planned
+                .par_iter()
+                .map_with(sender, |sender, (file, stat)| {
+                    let prior = known.get(path_key(&file.path).as_str());
+                    process_file(file, *stat, prior, parse, sender, progress)
+                })
+                .collect::<Vec<_>>()
+        });
+        let written = write_all(store, receiver);
+        // On a write error the receiver is gone, so workers stop at their next send.
+        let reports = producer.join().expect("parser threads do not panic");
+        written?;
+        Ok(reports)
+    })?;
+    progress.finish_and_clear();
+
+    for report in reports {
+        match report.outcome {
+            FileOutcome::New => summary.files_new += 1,
+            FileOutcome::Appended => summary.files_appended += 1,
+            FileOutcome::Unchanged => summary.files_unchanged += 1,
+            FileOutcome::Rewritten => summary.files_rewritten += 1,
+            FileOutcome::Unrecognised => summary.files_unrecognised += 1,
+            FileOutcome::Unreadable => summary.files_unreadable += 1,
+        }
+        summary.lines += report.lines;
+        summary.bytes_read += report.bytes_read;
+        summary.assistant_lines += report.assistant_lines;
+        summary.bad_lines += report.bad_lines;
+        summary.warnings.extend(report.warning);
+    }
+
+    let tx = store.conn.transaction()?;
+    summary.sessions_updated = derive::rebuild_dirty(&tx)? as u64;
+    tx.commit()?;
+    summary.responses_total = store
+        .conn
+        .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))?;
+    summary.sessions_total = store
+        .conn
+        .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.mb_per_second = if summary.seconds > 0.0 {
+        summary.bytes_read as f64 / 1e6 / summary.seconds
+    } else {
+        0.0
+    };
+    Ok(summary)
+}
+
+/// The single writer: groups chunks into transactions.
+fn write_all(store: &mut Store, receiver: Receiver<FileChunk>) -> Result<(), StoreError> {
+    let batch_rows = test_hook("CC_FINGERPRINT_BATCH_ROWS").unwrap_or(50_000) as usize;
+    let abort_in_batch = test_hook("CC_FINGERPRINT_ABORT_IN_BATCH");
+    let mut transactions = 0u64;
+    while let Ok(first) = receiver.recv() {
+        let mut rows = first.batch.row_count() + 1;
+        let mut chunks = vec![first];
+        while rows < batch_rows {
+            match receiver.try_recv() {
+                Ok(chunk) => {
+                    rows += chunk.batch.row_count() + 1;
+                    chunks.push(chunk);
+                }
+                Err(_) => break,
+            }
+        }
+        let tx = store.conn.transaction()?;
+        write_chunks(&tx, &chunks, crate::util::now_ms())?;
+        transactions += 1;
+        if abort_in_batch == Some(transactions) {
+            // Test hook: die mid-transaction, as a kill -9 would.
+            std::process::abort();
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Hidden knobs for the crash-safety tests; never needed by users.
+fn test_hook(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+fn path_key(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn process_file(
+    file: &FoundFile,
+    stat: Option<(u64, i64)>,
+    prior: Option<&KnownFile>,
+    parse: ParseOptions,
+    sender: &SyncSender<FileChunk>,
+    progress: &indicatif::ProgressBar,
+) -> FileReport {
+    let unreadable = |err: std::io::Error| {
+        FileReport::simple(
+            FileOutcome::Unreadable,
+            Some(format!("{}: {err} (skipped)", file.path.display())),
+        )
+    };
+    let Some((size, mtime)) = stat else {
+        return FileReport::simple(
+            FileOutcome::Unreadable,
+            Some(format!(
+                "{}: vanished before it could be read (skipped)",
+                file.path.display()
+            )),
+        );
+    };
+    if let Some(k) = prior {
+        if k.size == size && k.mtime_ns == mtime {
+            return FileReport::simple(FileOutcome::Unchanged, None);
+        }
+    }
+    let mut handle = match File::open(&file.path) {
+        Ok(handle) => handle,
+        Err(err) => return unreadable(err),
+    };
+    let head_len = size.min(HEAD_BYTES);
+    let head_hash = match hash_head(&mut handle, head_len) {
+        Ok(hash) => hash,
+        Err(err) => return unreadable(err),
+    };
+    let mut state = FileState {
+        path: path_key(&file.path),
+        project: file.project.clone(),
+        format: String::new(),
+        size,
+        mtime_ns: mtime,
+        head_len,
+        head_hash,
+    };
+
+    // Where to start, and whether the file's old rows must go.
+    let (outcome, start, start_line, reset) = match prior {
+        None => (FileOutcome::New, 0, 0, false),
+        Some(k) => {
+            let same_head = k.head_len <= size
+                && hash_head(&mut handle, k.head_len).ok().as_deref() == Some(k.head_hash.as_str());
+            if size < k.consumed || !same_head {
+                (FileOutcome::Rewritten, 0, 0, true)
+            } else if k.format != Format::Transcript.as_str() {
+                // Not readable before (empty or unrecognised): look again from the start.
+                (FileOutcome::New, 0, 0, true)
+            } else if size == k.consumed {
+                // Touched, not grown: record the new mtime so the next run skips it.
+                state.format = k.format.clone();
+                let chunk = FileChunk {
+                    file: state,
+                    reset: false,
+                    end_offset: k.consumed,
+                    end_line: k.lines,
+                    batch: Batch::default(),
+                };
+                let _ = sender.send(chunk);
+                return FileReport::simple(FileOutcome::Unchanged, None);
+            } else {
+                (FileOutcome::Appended, k.consumed, k.lines, false)
+            }
+        }
+    };
+
+    if start == 0 {
+        match sniff_format(&mut handle, size) {
+            Ok(Sniffed::Format(format)) => state.format = format.as_str().to_owned(),
+            Ok(Sniffed::Empty) => {
+                state.format = "empty".to_owned();
+                let chunk = FileChunk {
+                    file: state,
+                    reset,
+                    end_offset: 0,
+                    end_line: 0,
+                    batch: Batch::default(),
+                };
+                let _ = sender.send(chunk);
+                return FileReport::simple(outcome, None);
+            }
+            Ok(Sniffed::Unrecognised(reason)) => {
+                state.format = "unrecognised".to_owned();
+                let mut batch = Batch::default();
+                batch.bad_lines.push(BadLine {
+                    line_no: 0,
+                    byte_offset: 0,
+                    reason: format!("unrecognised file: {reason}"),
+                });
+                let warning = format!(
+                    "{}: unrecognised file: {reason} (skipped)",
+                    file.path.display()
+                );
+                let chunk = FileChunk {
+                    file: state,
+                    reset,
+                    end_offset: size,
+                    end_line: 0,
+                    batch,
+                };
+                let _ = sender.send(chunk);
+                progress.inc(size);
+                return FileReport::simple(FileOutcome::Unrecognised, Some(warning));
+            }
+            Err(err) => return unreadable(err),
+        }
+    } else {
+        state.format = Format::Transcript.as_str().to_owned();
+    }
+
+    match read_lines(
+        &mut handle,
+        &state,
+        start,
+        start_line,
+        size,
+        reset,
+        parse,
+        sender,
+        progress,
+    ) {
+        Ok(mut report) => {
+            report.outcome = outcome;
+            report
+        }
+        Err(err) => unreadable(err),
+    }
+}
+
+/// Parse whole lines from `start` up to `size` and send them in chunks.
+#[allow(clippy::too_many_arguments)]
+fn read_lines(
+    handle: &mut File,
+    state: &FileState,
+    start: u64,
+    start_line: u64,
+    size: u64,
+    reset: bool,
+    parse: ParseOptions,
+    sender: &SyncSender<FileChunk>,
+    progress: &indicatif::ProgressBar,
+) -> std::io::Result<FileReport> {
+    handle.seek(SeekFrom::Start(start))?;
+    let limited = BufReader::with_capacity(256 * 1024, (&*handle).take(size - start));
+    let mut reader = LineReader::new(limited, start);
+    let mut report = FileReport::simple(FileOutcome::New, None);
+    let mut batch = Batch::default();
+    let mut line_no = start_line;
+    let mut chunk_start = start;
+    let mut first_chunk = true;
+    let send = |batch: Batch, end_offset: u64, end_line: u64, first: &mut bool| {
+        let chunk = FileChunk {
+            file: state.clone(),
+            reset: reset && *first,
+            end_offset,
+            end_line,
+            batch,
+        };
+        *first = false;
+        sender.send(chunk).is_ok()
+    };
+    while let Some((offset, line)) = reader.next_line()? {
+        let bytes = match line {
+            Line::Complete(bytes) => bytes,
+            Line::TooLong(len) => {
+                line_no += 1;
+                batch.lines += 1;
+                batch.bad_lines.push(BadLine {
+                    line_no,
+                    byte_offset: offset,
+                    reason: format!("line of {len} bytes is over the {MAX_LINE_BYTES}-byte limit"),
+                });
+                continue;
+            }
+            Line::Unterminated(tail) => {
+                // A last line without a newline is taken only if it is a
+                // complete record; otherwise Claude Code may still be writing it.
+                let tail_len = tail.len() as u64;
+                if is_complete_object(tail) {
+                    line_no += 1;
+                    parse_one(tail, line_no, offset, parse, &mut batch);
+                    reader.consume_unterminated(tail_len);
+                }
+                break;
+            }
+        };
+        line_no += 1;
+        parse_one(bytes, line_no, offset, parse, &mut batch);
+        if batch.row_count() >= CHUNK_ROWS || reader.offset() - chunk_start >= CHUNK_BYTES {
+            let end = reader.offset();
+            progress.inc(end - chunk_start);
+            report.bytes_read += end - chunk_start;
+            chunk_start = end;
+            tally(&mut report, &batch);
+            if !send(std::mem::take(&mut batch), end, line_no, &mut first_chunk) {
+                return Ok(report);
+            }
+        }
+    }
+    let end = reader.offset();
+    progress.inc(end - chunk_start);
+    report.bytes_read += end - chunk_start;
+    tally(&mut report, &batch);
+    send(batch, end, line_no, &mut first_chunk);
+    Ok(report)
+}
+
+fn tally(report: &mut FileReport, batch: &Batch) {
+    report.lines += batch.lines;
+    report.assistant_lines += batch.parts.len() as u64;
+    report.bad_lines += batch.bad_lines.len() as u64;
+}
+
+fn parse_one(bytes: &[u8], line_no: u64, offset: u64, parse: ParseOptions, batch: &mut Batch) {
+    batch.lines += 1;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    if let Err(reason) = transcript::parse_line(bytes, line_no, parse, batch) {
+        batch.bad_lines.push(BadLine {
+            line_no,
+            byte_offset: offset,
+            reason,
+        });
+    }
+}
+
+fn is_complete_object(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+        && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+fn hash_head(handle: &mut File, len: u64) -> std::io::Result<String> {
+    handle.seek(SeekFrom::Start(0))?;
+    let mut head = Vec::with_capacity(len as usize);
+    (&*handle).take(len).read_to_end(&mut head)?;
+    if (head.len() as u64) < len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "file shrank while reading",
+        ));
+    }
+    Ok(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&head)))
+}
+
+enum Sniffed {
+    Format(Format),
+    Empty,
+    Unrecognised(String),
+}
+
+/// Decide a file's format from its first records, never from its name.
+fn sniff_format(handle: &mut File, size: u64) -> std::io::Result<Sniffed> {
+    const SNIFF_LINES: usize = 32;
+    handle.seek(SeekFrom::Start(0))?;
+    let limited = BufReader::new((&*handle).take(size.min(8 * 1024 * 1024)));
+    let mut reader = LineReader::new(limited, 0);
+    let mut seen_bytes = false;
+    let mut checked = 0;
+    while checked < SNIFF_LINES {
+        let Some((_, line)) = reader.next_line()? else {
+            break;
+        };
+        let bytes = match line {
+            Line::Complete(b) | Line::Unterminated(b) => b,
+            Line::TooLong(_) => {
+                seen_bytes = true;
+                checked += 1;
+                continue;
+            }
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        seen_bytes = true;
+        checked += 1;
+        let Ok(value) = serde_json::from_slice::<HashMap<String, serde::de::IgnoredAny>>(bytes)
+        else {
+            continue;
+        };
+        if value.contains_key("resourceLogs") || value.contains_key("resourceMetrics") {
+            return Ok(Sniffed::Unrecognised(
+                "OpenTelemetry (OTLP JSON) records are not read by this version".to_owned(),
+            ));
+        }
+        let is_stream_json = value.contains_key("session_id")
+            && !value.contains_key("sessionId")
+            && (value.contains_key("parent_tool_use_id")
+                || value.contains_key("tools")
+                || value.contains_key("total_cost_usd"));
+        if is_stream_json {
+            return Ok(Sniffed::Unrecognised(
+                "headless stream-json capture: not read by this version".to_owned(),
+            ));
+        }
+        if value.contains_key("type") || value.contains_key("sessionId") {
+            return Ok(Sniffed::Format(Format::Transcript));
+        }
+    }
+    Ok(if seen_bytes {
+        Sniffed::Unrecognised(format!(
+            "no Claude Code record in its first {SNIFF_LINES} lines"
+        ))
+    } else {
+        Sniffed::Empty
+    })
+}

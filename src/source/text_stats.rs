@@ -1,0 +1,90 @@
+//! What the feature catalog needs from assistant text, computed at parse time
+//! because the text itself is not stored (privacy by default).
+//!
+//! Token counts use tiktoken's `cl100k_base` as a stand-in for Claude's
+//! unpublished tokenizer: absolute counts differ from Anthropic's, but the
+//! same encoder on every session keeps comparisons between sessions fair.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use tiktoken_rs::CoreBPE;
+
+thread_local! {
+    /// One encoder per thread: `CoreBPE` caches per thread and is costly to share.
+    static ENCODER: CoreBPE = tiktoken_rs::cl100k_base().expect("cl100k_base is bundled in tiktoken-rs");
+}
+
+/// Number of tokens in `text` (cl100k_base, special tokens treated as text).
+pub fn count_tokens(text: &str) -> u64 {
+    if text.is_empty() {
+        return 0;
+    }
+    ENCODER.with(|bpe| bpe.encode_ordinary(text).len() as u64)
+}
+
+static HEADING: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^#{1,6}[ \t]").expect("valid regex"));
+static BULLET: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]").expect("valid regex"));
+static FENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^[ \t]*```").expect("valid regex"));
+/// Apology and capitulation phrases reported in write-ups on degraded sessions.
+static APOLOGY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(?:you(?:'|’)?re (?:absolutely|completely|totally) right|you are (?:absolutely|completely|totally) right|i apologi[sz]e|my apologies|sorry for (?:the|my) (?:confusion|mistake|error|oversight)|i made (?:a|an) (?:mistake|error))",
+    )
+    .expect("valid regex")
+});
+
+/// Markdown structure and phrase counts in one piece of assistant text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextMarks {
+    pub headings: u32,
+    pub bullets: u32,
+    /// Fenced code blocks (a pair of fence lines counts once; an unclosed fence counts).
+    pub code_blocks: u32,
+    pub apologies: u32,
+}
+
+pub fn text_marks(text: &str) -> TextMarks {
+    let fences = FENCE.find_iter(text).count() as u32;
+    TextMarks {
+        headings: HEADING.find_iter(text).count() as u32,
+        bullets: BULLET.find_iter(text).count() as u32,
+        code_blocks: fences.div_ceil(2),
+        apologies: APOLOGY.find_iter(text).count() as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_markdown_marks() {
+        let text = "# Title\nSome text\n## Sub\n- one\n* two\n  3. three\n```rust\nfn x() {}\n```\n#not a heading\n";
+        assert_eq!(
+            text_marks(text),
+            TextMarks {
+                headings: 2,
+                bullets: 3,
+                code_blocks: 1,
+                apologies: 0
+            }
+        );
+    }
+
+    #[test]
+    fn counts_apologies() {
+        let text = "You're absolutely right! I apologize for the confusion. You’re completely right. Sorry for the mistake.";
+        assert_eq!(text_marks(text).apologies, 4);
+        assert_eq!(text_marks("Right, let me apologise later").apologies, 0);
+    }
+
+    #[test]
+    fn counts_tokens_with_cl100k() {
+        assert_eq!(count_tokens(""), 0);
+        assert_eq!(count_tokens("hello world"), 2);
+    }
+}

@@ -1,0 +1,127 @@
+//! Read-side queries shared by the commands.
+
+use rusqlite::{params_from_iter, types::Value, Connection};
+use serde::Serialize;
+
+use super::StoreError;
+
+/// Which sessions a command looks at.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Exact project name (the directory under `projects/`) or a substring of the cwd.
+    pub project: Option<String>,
+    /// Substring of any model used in the session.
+    pub model: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl SessionFilter {
+    /// SQL `WHERE` clause over the `sessions` table and its parameters.
+    pub fn where_clause(&self) -> (String, Vec<Value>) {
+        let mut clauses = vec!["1 = 1".to_owned()];
+        let mut params = Vec::new();
+        if let Some(since) = self.since_ms {
+            clauses.push("COALESCE(last_ts_ms, first_ts_ms) >= ?".to_owned());
+            params.push(Value::Integer(since));
+        }
+        if let Some(until) = self.until_ms {
+            clauses.push("first_ts_ms <= ?".to_owned());
+            params.push(Value::Integer(until));
+        }
+        if let Some(project) = &self.project {
+            clauses.push("(project = ? OR instr(COALESCE(cwd, ''), ?) > 0)".to_owned());
+            params.push(Value::Text(project.clone()));
+            params.push(Value::Text(project.clone()));
+        }
+        if let Some(model) = &self.model {
+            clauses.push("instr(models, ?) > 0".to_owned());
+            params.push(Value::Text(model.clone()));
+        }
+        (clauses.join(" AND "), params)
+    }
+}
+
+/// One row of `cc-fingerprint sessions`. Field names are a JSON contract (docs/json.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub project: String,
+    pub cwd: Option<String>,
+    pub git_branch: Option<String>,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    pub versions: Vec<String>,
+    pub main_model: Option<String>,
+    pub models: Vec<String>,
+    pub responses: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_creation_input_tokens: i64,
+    pub cache_read_input_tokens: i64,
+    pub subagents: i64,
+}
+
+/// Sessions matching `filter`, oldest first.
+pub fn sessions(
+    conn: &Connection,
+    filter: &SessionFilter,
+) -> Result<Vec<SessionSummary>, StoreError> {
+    let (clause, mut params) = filter.where_clause();
+    let limit = filter.limit.map_or(-1, |l| l as i64);
+    params.push(Value::Integer(limit));
+    let sql = format!(
+        "SELECT session_id, project, cwd, git_branch, first_ts_ms, last_ts_ms, versions, main_model,
+                models, responses, input_tokens, output_tokens, cache_creation_input_tokens,
+                cache_read_input_tokens, subagents
+         FROM sessions WHERE {clause}
+         ORDER BY first_ts_ms IS NULL, first_ts_ms, session_id LIMIT ?"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let list = |s: String| -> Vec<String> {
+        s.split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let rows = stmt.query_map(params_from_iter(params), |r| {
+        Ok(SessionSummary {
+            session_id: r.get(0)?,
+            project: r.get(1)?,
+            cwd: r.get(2)?,
+            git_branch: r.get(3)?,
+            first_timestamp: r.get::<_, Option<i64>>(4)?.map(crate::util::format_ts),
+            last_timestamp: r.get::<_, Option<i64>>(5)?.map(crate::util::format_ts),
+            versions: list(r.get(6)?),
+            main_model: r.get(7)?,
+            models: list(r.get(8)?),
+            responses: r.get(9)?,
+            input_tokens: r.get(10)?,
+            output_tokens: r.get(11)?,
+            cache_creation_input_tokens: r.get(12)?,
+            cache_read_input_tokens: r.get(13)?,
+            subagents: r.get(14)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Row counts of every table, for tests and `ingest` summaries.
+pub fn table_counts(conn: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
+    let tables: Vec<String> = {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    tables
+        .into_iter()
+        .map(|t| {
+            let n: i64 =
+                conn.query_row(&format!("SELECT COUNT(*) FROM \"{t}\""), [], |r| r.get(0))?;
+            Ok((t, n))
+        })
+        .collect()
+}
