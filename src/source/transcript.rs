@@ -101,7 +101,10 @@ pub fn parse_line(
 /// Keep serde's message but drop the column noise for the common cases.
 fn describe_error(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
-    match err.classify() {
+    // serde's "line 1" is the line within the record: only the column helps.
+    let category = err.classify();
+    let err = err.to_string().replace(" at line 1 column ", " at column ");
+    match category {
         Category::Eof => "truncated JSON".to_owned(),
         Category::Syntax => format!("invalid JSON: {err}"),
         Category::Data => format!("unexpected shape: {err}"),
