@@ -4,23 +4,21 @@
 //! Token counts use tiktoken's `cl100k_base` as a stand-in for Claude's
 //! unpublished tokenizer: absolute counts differ from Anthropic's, but the
 //! same encoder on every session keeps comparisons between sessions fair.
+//!
+//! One encoder is shared by all threads: building it costs about 0.1 s, and
+//! `CoreBPE` already keeps a regex per thread internally, so sharing it loses
+//! no parallelism.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
-use tiktoken_rs::CoreBPE;
-
-thread_local! {
-    /// One encoder per thread: `CoreBPE` caches per thread and is costly to share.
-    static ENCODER: CoreBPE = tiktoken_rs::cl100k_base().expect("cl100k_base is bundled in tiktoken-rs");
-}
 
 /// Number of tokens in `text` (cl100k_base, special tokens treated as text).
 pub fn count_tokens(text: &str) -> u64 {
     if text.is_empty() {
         return 0;
     }
-    ENCODER.with(|bpe| bpe.encode_ordinary(text).len() as u64)
+    tiktoken_rs::cl100k_base_singleton().count_ordinary(text) as u64
 }
 
 static HEADING: LazyLock<Regex> =

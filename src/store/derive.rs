@@ -12,7 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::{params, Transaction};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Transaction};
 
 use super::writer::{join_list, split_list};
 use super::StoreError;
@@ -32,45 +33,8 @@ pub fn rebuild_dirty(tx: &Transaction) -> Result<usize, StoreError> {
              SELECT DISTINCT session_id FROM parts WHERE response_key IN (SELECT response_key FROM temp.dirty_keys);
          DELETE FROM responses WHERE response_key IN (SELECT response_key FROM temp.dirty_keys);",
     )?;
-    tx.execute_batch(
-        "INSERT INTO responses
-         SELECT w.response_key, w.session_id, w.file_id, w.message_id, w.request_id, w.model, w.version,
-                a.first_ts_ms, a.last_ts_ms, w.is_sidechain, w.agent_id,
-                COALESCE(w.stop_reason, a.stop_reason), a.lines,
-                w.input_tokens, w.output_tokens, w.cache_creation_input_tokens, w.cache_read_input_tokens,
-                w.cache_creation_5m, w.cache_creation_1h, w.web_search_requests, w.web_fetch_requests,
-                w.thinking_tokens_reported,
-                a.text_blocks, a.text_chars, a.text_tokens, a.thinking_blocks, a.thinking_chars,
-                a.thinking_tokens, a.thinking_empty_blocks, a.redacted_thinking_blocks,
-                a.tool_use_blocks, a.tool_input_bytes, a.md_headings, a.md_bullets, a.md_code_blocks,
-                a.apology_phrases
-         FROM (
-             SELECT p.*, ROW_NUMBER() OVER (
-                 PARTITION BY p.response_key
-                 ORDER BY p.input_tokens + p.output_tokens + p.cache_creation_input_tokens
-                          + p.cache_read_input_tokens DESC,
-                          p.is_sidechain ASC, p.ts_ms ASC, f.path ASC, p.line_no ASC) AS rank
-             FROM parts p JOIN source_files f ON f.id = p.file_id
-             WHERE p.response_key IN (SELECT response_key FROM temp.dirty_keys)
-         ) w
-         JOIN (
-             SELECT response_key, file_id, MIN(ts_ms) AS first_ts_ms, MAX(ts_ms) AS last_ts_ms,
-                    MAX(stop_reason) AS stop_reason, COUNT(*) AS lines,
-                    SUM(text_blocks) AS text_blocks, SUM(text_chars) AS text_chars,
-                    SUM(text_tokens) AS text_tokens, SUM(thinking_blocks) AS thinking_blocks,
-                    SUM(thinking_chars) AS thinking_chars, SUM(thinking_tokens) AS thinking_tokens,
-                    SUM(thinking_empty_blocks) AS thinking_empty_blocks,
-                    SUM(redacted_thinking_blocks) AS redacted_thinking_blocks,
-                    SUM(tool_use_blocks) AS tool_use_blocks, SUM(tool_input_bytes) AS tool_input_bytes,
-                    SUM(md_headings) AS md_headings, SUM(md_bullets) AS md_bullets,
-                    SUM(md_code_blocks) AS md_code_blocks, SUM(apology_phrases) AS apology_phrases
-             FROM parts
-             WHERE response_key IN (SELECT response_key FROM temp.dirty_keys)
-             GROUP BY response_key, file_id
-         ) a ON a.response_key = w.response_key AND a.file_id = w.file_id
-         WHERE w.rank = 1;
-         DROP TABLE temp.dirty_keys;",
-    )?;
+    rebuild_responses(tx)?;
+    tx.execute("DROP TABLE temp.dirty_keys", [])?;
 
     let dirty: Vec<String> = {
         let mut stmt = tx.prepare("SELECT session_id FROM dirty_sessions ORDER BY session_id")?;
@@ -190,4 +154,170 @@ fn rebuild_session(tx: &Transaction, session_id: &str) -> Result<(), StoreError>
         row.sidechain_only,
     ])?;
     Ok(())
+}
+
+/// Block-count columns of `parts`, summed into `responses` (same names in both).
+const BLOCK_COLUMNS: [&str; 14] = [
+    "text_blocks",
+    "text_chars",
+    "text_tokens",
+    "thinking_blocks",
+    "thinking_chars",
+    "thinking_tokens",
+    "thinking_empty_blocks",
+    "redacted_thinking_blocks",
+    "tool_use_blocks",
+    "tool_input_bytes",
+    "md_headings",
+    "md_bullets",
+    "md_code_blocks",
+    "apology_phrases",
+];
+
+/// Columns copied from the winning line, in `responses` order after the key.
+const WINNER_COLUMNS: [&str; 6] = ["session_id", "file_id", "message_id", "request_id", "model", "version"];
+const USAGE_COLUMNS: [&str; 9] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_5m",
+    "cache_creation_1h",
+    "web_search_requests",
+    "web_fetch_requests",
+    "thinking_tokens_reported",
+];
+
+/// One `parts` row as the fold needs it.
+struct PartRow {
+    winner: [Value; 6],
+    usage: [Value; 9],
+    blocks: [i64; 14],
+    file_id: i64,
+    path: String,
+    line_no: i64,
+    ts_ms: Option<i64>,
+    is_sidechain: bool,
+    agent_id: Option<String>,
+    stop_reason: Option<String>,
+}
+
+impl PartRow {
+    fn total(&self) -> i64 {
+        self.usage[..4]
+            .iter()
+            .map(|v| if let Value::Integer(n) = v { *n } else { 0 })
+            .sum()
+    }
+
+    /// Winner order: largest total, then main thread, earliest, path, line.
+    fn beats(&self, other: &PartRow) -> bool {
+        let key = |p: &PartRow| {
+            (
+                std::cmp::Reverse(p.total()),
+                p.is_sidechain,
+                p.ts_ms.unwrap_or(i64::MAX),
+                p.path.clone(),
+                p.line_no,
+            )
+        };
+        key(self) < key(other)
+    }
+}
+
+/// Fold the parts of every dirty response key into one `responses` row.
+///
+/// Done in Rust over an index-ordered scan rather than with SQL window
+/// functions, which sort the wide part rows and were the slowest step of a
+/// cold ingest.
+fn rebuild_responses(tx: &Transaction) -> Result<(), StoreError> {
+    let select = format!(
+        "SELECT p.response_key, {}, {}, {}, f.path, p.line_no, p.ts_ms, p.is_sidechain, p.agent_id, p.stop_reason
+         FROM parts p JOIN source_files f ON f.id = p.file_id
+         WHERE p.response_key IN (SELECT response_key FROM temp.dirty_keys)
+         ORDER BY p.response_key",
+        WINNER_COLUMNS.map(|c| format!("p.{c}")).join(", "),
+        USAGE_COLUMNS.map(|c| format!("p.{c}")).join(", "),
+        BLOCK_COLUMNS.map(|c| format!("p.{c}")).join(", "),
+    );
+    let insert = format!(
+        "INSERT INTO responses (response_key, {}, first_ts_ms, last_ts_ms, is_sidechain, agent_id, stop_reason,
+             lines, {}, {}) VALUES ({})",
+        WINNER_COLUMNS.join(", "),
+        USAGE_COLUMNS.join(", "),
+        BLOCK_COLUMNS.join(", "),
+        vec!["?"; 1 + 6 + 6 + 9 + 14].join(", ")
+    );
+    let mut insert = tx.prepare(&insert)?;
+    let mut select = tx.prepare(&select)?;
+    let mut rows = select.query([])?;
+    let mut current: Option<String> = None;
+    let mut group: Vec<PartRow> = Vec::new();
+    let mut flush = |key: &str, group: &mut Vec<PartRow>| -> Result<(), StoreError> {
+        if let Some(row) = fold(key, group) {
+            insert.execute(params_from_iter(row))?;
+        }
+        group.clear();
+        Ok(())
+    };
+    while let Some(r) = rows.next()? {
+        let key: String = r.get(0)?;
+        if current.as_deref() != Some(key.as_str()) {
+            if let Some(done) = current.take() {
+                flush(&done, &mut group)?;
+            }
+            current = Some(key);
+        }
+        let winner: [Value; 6] = std::array::from_fn(|i| r.get(1 + i).unwrap_or(Value::Null));
+        let usage: [Value; 9] = std::array::from_fn(|i| r.get(7 + i).unwrap_or(Value::Null));
+        let blocks: [i64; 14] = std::array::from_fn(|i| r.get(16 + i).unwrap_or(0));
+        let file_id = if let Value::Integer(id) = winner[1] { id } else { 0 };
+        group.push(PartRow {
+            winner,
+            usage,
+            blocks,
+            file_id,
+            path: r.get(30)?,
+            line_no: r.get(31)?,
+            ts_ms: r.get(32)?,
+            is_sidechain: r.get(33)?,
+            agent_id: r.get(34)?,
+            stop_reason: r.get(35)?,
+        });
+    }
+    if let Some(done) = current {
+        flush(&done, &mut group)?;
+    }
+    Ok(())
+}
+
+/// The `responses` row for one key: usage from the winning line, blocks
+/// summed over the lines of the winner's file.
+fn fold(key: &str, group: &[PartRow]) -> Option<Vec<Value>> {
+    let winner = group.iter().reduce(|best, p| if p.beats(best) { p } else { best })?;
+    let same_file: Vec<&PartRow> = group.iter().filter(|p| p.file_id == winner.file_id).collect();
+    let mut blocks = [0i64; 14];
+    for p in &same_file {
+        for (sum, v) in blocks.iter_mut().zip(p.blocks) {
+            *sum += v;
+        }
+    }
+    let first = same_file.iter().filter_map(|p| p.ts_ms).min();
+    let last = same_file.iter().filter_map(|p| p.ts_ms).max();
+    let stop = winner
+        .stop_reason
+        .clone()
+        .or_else(|| same_file.iter().filter_map(|p| p.stop_reason.clone()).max());
+    let mut row = Vec::with_capacity(36);
+    row.push(Value::Text(key.to_owned()));
+    row.extend(winner.winner.iter().cloned());
+    row.push(first.map_or(Value::Null, Value::Integer));
+    row.push(last.map_or(Value::Null, Value::Integer));
+    row.push(Value::Integer(i64::from(winner.is_sidechain)));
+    row.push(winner.agent_id.clone().map_or(Value::Null, Value::Text));
+    row.push(stop.map_or(Value::Null, Value::Text));
+    row.push(Value::Integer(same_file.len() as i64));
+    row.extend(winner.usage.iter().cloned());
+    row.extend(blocks.map(Value::Integer));
+    Some(row)
 }
