@@ -11,7 +11,10 @@ use common::*;
 /// Totals per session for fixtures/real, checked against
 /// `ccusage claude session --json --offline` 20.0.24 (scripts/compare_ccusage.py).
 const EXPECTED: &[(&str, [i64; 5])] = &[
-    ("b3edadab-bca0-4054-9b41-f7ffa6941260", [23, 7486, 1823, 45563, 315668]),
+    (
+        "b3edadab-bca0-4054-9b41-f7ffa6941260",
+        [23, 7486, 1823, 45563, 315668],
+    ),
     ("be89c3cd-bfbf-4c4f-a515-5af6e13249bf", [2, 2962, 230, 0, 0]),
     ("34d48ba8-bf7c-478e-aa05-b568b8be4cd1", [2, 2962, 3, 0, 0]),
     ("0f13eeba-e6ed-42ea-ad8c-d8db37e1304e", [1, 1417, 1, 0, 0]),
@@ -20,12 +23,21 @@ const EXPECTED: &[(&str, [i64; 5])] = &[
     ("0d3b22c1-ba90-4fd3-b8d2-056ffc626725", [0, 0, 0, 0, 0]),
     ("a751b8dd-6b29-4eed-8cb9-64bc9a916a39", [2, 2962, 3, 0, 0]),
     ("3f6ddfee-788c-48a5-8f7a-d43377b51472", [2, 2962, 117, 0, 0]),
-    ("c45af7b1-cb7c-4e51-93db-8cbb250a877a", [13, 860, 1632, 8467, 223265]),
-    ("de3b8b19-5bc0-4a2a-934a-1b6806567e25", [4, 3, 29, 3539, 71036]),
+    (
+        "c45af7b1-cb7c-4e51-93db-8cbb250a877a",
+        [13, 860, 1632, 8467, 223265],
+    ),
+    (
+        "de3b8b19-5bc0-4a2a-934a-1b6806567e25",
+        [4, 3, 29, 3539, 71036],
+    ),
 ];
 
 fn expected() -> std::collections::BTreeMap<String, [i64; 5]> {
-    EXPECTED.iter().map(|(id, t)| (id.to_string(), *t)).collect()
+    EXPECTED
+        .iter()
+        .map(|(id, t)| (id.to_string(), *t))
+        .collect()
 }
 
 fn real_fixtures() -> std::path::PathBuf {
@@ -129,14 +141,24 @@ fn appending_in_pieces_gives_the_same_database_as_one_pass() {
     let cuts = [0, 1, 777, 20_000, 20_001, 45_678, source.len()];
     let mut appended = 0;
     for window in cuts.windows(2) {
-        let mut f = fs::OpenOptions::new().create(true).append(true).open(&growing).unwrap();
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&growing)
+            .unwrap();
         f.write_all(&source[window[0]..window[1]]).unwrap();
         drop(f);
         let summary = ingest(&pieces_db, &[&growing]);
-        assert_eq!(summary["bad_lines"], 0, "a partial line must wait, not be an error");
+        assert_eq!(
+            summary["bad_lines"], 0,
+            "a partial line must wait, not be an error"
+        );
         appended += summary["files_appended"].as_i64().unwrap();
     }
-    assert!(appended >= 4, "later pieces are read as appends, got {appended}");
+    assert!(
+        appended >= 4,
+        "later pieces are read as appends, got {appended}"
+    );
     assert_eq!(content_counts(&pieces_db), content_counts(&one_pass));
     assert_eq!(derived_rows(&pieces_db), derived_rows(&one_pass));
 }
@@ -147,7 +169,8 @@ fn a_rewritten_file_replaces_its_rows() {
     let path = dir.path().join("p/s.jsonl");
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let first = fs::read(real_fixtures().join("fasthooks/sample_main_transcript.jsonl")).unwrap();
-    let second = fs::read(real_fixtures().join("hello-world-script/transcript@228d653b.jsonl")).unwrap();
+    let second =
+        fs::read(real_fixtures().join("hello-world-script/transcript@228d653b.jsonl")).unwrap();
     let db = dir.path().join("x.db");
     fs::write(&path, &first).unwrap();
     ingest(&db, &[&path]);
@@ -161,7 +184,10 @@ fn a_rewritten_file_replaces_its_rows() {
     assert_eq!(derived_rows(&db), derived_rows(&fresh));
     let totals = token_totals(&db);
     assert_eq!(totals.len(), 1);
-    assert_eq!(totals["de3b8b19-5bc0-4a2a-934a-1b6806567e25"], [4, 3, 29, 3539, 71036]);
+    assert_eq!(
+        totals["de3b8b19-5bc0-4a2a-934a-1b6806567e25"],
+        [4, 3, 29, 3539, 71036]
+    );
 }
 
 #[test]
@@ -181,8 +207,16 @@ fn killed_mid_transaction_the_next_run_completes_the_work() {
             .unwrap();
         assert!(!out.status.success(), "the test hook aborts the process");
         ingest(&db, &[&real_fixtures()]);
-        assert_eq!(content_counts(&db), content_counts(&clean), "abort at {abort_at}");
-        assert_eq!(derived_rows(&db), derived_rows(&clean), "abort at {abort_at}");
+        assert_eq!(
+            content_counts(&db),
+            content_counts(&clean),
+            "abort at {abort_at}"
+        );
+        assert_eq!(
+            derived_rows(&db),
+            derived_rows(&clean),
+            "abort at {abort_at}"
+        );
     }
 }
 
@@ -192,7 +226,10 @@ fn bad_lines_are_recorded_and_the_rest_is_read() {
     let db = dir.path().join("x.db");
     let summary = ingest(&db, &[&fixtures().join("bad")]);
     assert_eq!(summary["files_scanned"], 8);
-    assert_eq!(summary["files_unrecognised"], 2, "NUL bytes and binary garbage");
+    assert_eq!(
+        summary["files_unrecognised"], 2,
+        "NUL bytes and binary garbage"
+    );
     assert_eq!(summary["bad_lines"], 8);
     let conn = rusqlite::Connection::open(&db).unwrap();
     let mut stmt = conn
@@ -265,7 +302,12 @@ fn no_message_text_is_stored_unless_asked() {
     assert!(!found(&private), "no message text without --store-text");
 
     let with_text = dir.path().join("text.db");
-    cli(&with_text).arg("ingest").arg(&path).arg("--store-text").assert().success();
+    cli(&with_text)
+        .arg("ingest")
+        .arg(&path)
+        .arg("--store-text")
+        .assert()
+        .success();
     assert!(found(&with_text), "--store-text keeps the text");
 }
 
@@ -276,12 +318,29 @@ fn exit_codes_follow_the_contract() {
     let empty = dir.path().join("empty");
     fs::create_dir_all(&empty).unwrap();
     cli(&db).arg("ingest").arg(&empty).assert().code(1);
-    cli(&db).arg("ingest").arg(dir.path().join("missing")).assert().code(2);
+    cli(&db)
+        .arg("ingest")
+        .arg(dir.path().join("missing"))
+        .assert()
+        .code(2);
     cli(&db).args(["sessions"]).assert().code(1);
-    cli(&db).args(["sessions", "--since", "last tuesday"]).assert().code(2);
-    cli(&db).arg("ingest").arg(real_fixtures()).assert().success();
-    cli(&db).args(["sessions", "--since", "2026-01-01"]).assert().success();
-    let csv = cli(&db).args(["sessions", "--format", "csv", "--since", "2026-01-01"]).output().unwrap();
+    cli(&db)
+        .args(["sessions", "--since", "last tuesday"])
+        .assert()
+        .code(2);
+    cli(&db)
+        .arg("ingest")
+        .arg(real_fixtures())
+        .assert()
+        .success();
+    cli(&db)
+        .args(["sessions", "--since", "2026-01-01"])
+        .assert()
+        .success();
+    let csv = cli(&db)
+        .args(["sessions", "--format", "csv", "--since", "2026-01-01"])
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8(csv.stdout).unwrap(),
         "session_id,project,first,last,version,models,responses,input_tokens,output_tokens,cache_creation_input_tokens,cache_read_input_tokens\n\
@@ -322,5 +381,8 @@ fn the_shared_real_corpus_ingests_cleanly() {
     // Subagent copies under session-exports/ duplicate those under sub-agents/:
     // this session's totals are those ccusage reports for one copy.
     let totals = token_totals(&db);
-    assert_eq!(totals["42f9655b-5d81-497b-989e-e4dee62b1b95"], [304, 64459, 220884, 1476114, 17152588]);
+    assert_eq!(
+        totals["42f9655b-5d81-497b-989e-e4dee62b1b95"],
+        [304, 64459, 220884, 1476114, 17152588]
+    );
 }

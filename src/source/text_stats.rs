@@ -21,16 +21,18 @@ pub fn count_tokens(text: &str) -> u64 {
     tiktoken_rs::cl100k_base_singleton().count_ordinary(text) as u64
 }
 
+// Anchored patterns, tried only on lines whose first byte can start them:
+// one cheap pass over the text instead of three full regex scans.
 static HEADING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^#{1,6}[ \t]").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"^#{1,6}[ \t]").expect("valid regex"));
 static BULLET: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]").expect("valid regex"));
-static FENCE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^[ \t]*```").expect("valid regex"));
-/// Apology and capitulation phrases reported in write-ups on degraded sessions.
+    LazyLock::new(|| Regex::new(r"^(?:[-*+]|\d{1,3}[.)])[ \t]").expect("valid regex"));
+static FENCE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^```").expect("valid regex"));
+/// Apology and capitulation phrases reported in write-ups on degraded
+/// sessions. ASCII word boundaries keep the regex on its fast DFA path.
 static APOLOGY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(?:you(?:'|’)?re (?:absolutely|completely|totally) right|you are (?:absolutely|completely|totally) right|i apologi[sz]e|my apologies|sorry for (?:the|my) (?:confusion|mistake|error|oversight)|i made (?:a|an) (?:mistake|error))",
+        r"(?i)(?-u:\b)(?:you(?:'|’)?re (?:absolutely|completely|totally) right|you are (?:absolutely|completely|totally) right|i apologi[sz]e|my apologies|sorry for (?:the|my) (?:confusion|mistake|error|oversight)|i made (?:a|an) (?:mistake|error))",
     )
     .expect("valid regex")
 });
@@ -46,13 +48,20 @@ pub struct TextMarks {
 }
 
 pub fn text_marks(text: &str) -> TextMarks {
-    let fences = FENCE.find_iter(text).count() as u32;
-    TextMarks {
-        headings: HEADING.find_iter(text).count() as u32,
-        bullets: BULLET.find_iter(text).count() as u32,
-        code_blocks: fences.div_ceil(2),
-        apologies: APOLOGY.find_iter(text).count() as u32,
+    let mut marks = TextMarks::default();
+    let mut fences = 0u32;
+    for line in text.lines() {
+        let body = line.trim_start_matches([' ', '\t']);
+        match body.as_bytes().first() {
+            Some(b'#') if line.len() == body.len() && HEADING.is_match(body) => marks.headings += 1,
+            Some(b'-' | b'*' | b'+' | b'0'..=b'9') if BULLET.is_match(body) => marks.bullets += 1,
+            Some(b'`') if FENCE.is_match(body) => fences += 1,
+            _ => {}
+        }
     }
+    marks.code_blocks = fences.div_ceil(2);
+    marks.apologies = APOLOGY.find_iter(text).count() as u32;
+    marks
 }
 
 #[cfg(test)]

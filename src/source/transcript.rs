@@ -413,50 +413,53 @@ struct Envelope<'a> {
 }
 
 /// Fields seen in real transcripts that we deliberately do not read.
-const KNOWN_IGNORED: &[&str] = &[
-    "parentUuid",
-    "logicalParentUuid",
-    "userType",
-    "slug",
-    "level",
-    "content",
-    "snapshot",
-    "messageId",
-    "isSnapshotUpdate",
-    "toolUseResult",
-    "sourceToolAssistantUUID",
-    "sourceToolUseID",
-    "todos",
-    "thinkingMetadata",
-    "entrypoint",
-    "promptId",
-    "permissionMode",
-    "effort",
-    "hookCount",
-    "hookInfos",
-    "hookErrors",
-    "preventedContinuation",
-    "stopReason",
-    "hasOutput",
-    "toolUseID",
-    "parentToolUseID",
-    "apiErrorStatus",
-    "summary",
-    "leafUuid",
-    "data",
-    "maxRetries",
-    "retryInMs",
-    "cause",
-    "isApiErrorMessage",
-    "title",
-    "aiTitle",
-    "lastPrompt",
-    "mode",
-    "attachment",
-    "imagePasteIds",
-    "mcpMeta",
-    "requestId",
-];
+fn is_known_ignored(field: &str) -> bool {
+    matches!(
+        field,
+        "parentUuid"
+            | "logicalParentUuid"
+            | "userType"
+            | "slug"
+            | "level"
+            | "content"
+            | "snapshot"
+            | "messageId"
+            | "isSnapshotUpdate"
+            | "toolUseResult"
+            | "sourceToolAssistantUUID"
+            | "sourceToolUseID"
+            | "todos"
+            | "thinkingMetadata"
+            | "entrypoint"
+            | "promptId"
+            | "permissionMode"
+            | "effort"
+            | "hookCount"
+            | "hookInfos"
+            | "hookErrors"
+            | "preventedContinuation"
+            | "stopReason"
+            | "hasOutput"
+            | "toolUseID"
+            | "parentToolUseID"
+            | "apiErrorStatus"
+            | "summary"
+            | "leafUuid"
+            | "data"
+            | "maxRetries"
+            | "retryInMs"
+            | "cause"
+            | "isApiErrorMessage"
+            | "title"
+            | "aiTitle"
+            | "lastPrompt"
+            | "mode"
+            | "attachment"
+            | "imagePasteIds"
+            | "mcpMeta"
+            | "requestId"
+    )
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -501,7 +504,7 @@ impl<'de: 'a, 'a> Visitor<'de> for EnvelopeVisitor<'a> {
                 "durationMs" => env.duration_ms = map.next_value()?,
                 "retryAttempt" => env.retry_attempt = map.next_value()?,
                 other => {
-                    if !KNOWN_IGNORED.contains(&other) {
+                    if !is_known_ignored(other) {
                         env.unknown_fields.push(other.to_owned());
                     }
                     map.next_value::<IgnoredAny>()?;

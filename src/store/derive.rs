@@ -175,7 +175,14 @@ const BLOCK_COLUMNS: [&str; 14] = [
 ];
 
 /// Columns copied from the winning line, in `responses` order after the key.
-const WINNER_COLUMNS: [&str; 6] = ["session_id", "file_id", "message_id", "request_id", "model", "version"];
+const WINNER_COLUMNS: [&str; 6] = [
+    "session_id",
+    "file_id",
+    "message_id",
+    "request_id",
+    "model",
+    "version",
+];
 const USAGE_COLUMNS: [&str; 9] = [
     "input_tokens",
     "output_tokens",
@@ -271,7 +278,11 @@ fn rebuild_responses(tx: &Transaction) -> Result<(), StoreError> {
         let winner: [Value; 6] = std::array::from_fn(|i| r.get(1 + i).unwrap_or(Value::Null));
         let usage: [Value; 9] = std::array::from_fn(|i| r.get(7 + i).unwrap_or(Value::Null));
         let blocks: [i64; 14] = std::array::from_fn(|i| r.get(16 + i).unwrap_or(0));
-        let file_id = if let Value::Integer(id) = winner[1] { id } else { 0 };
+        let file_id = if let Value::Integer(id) = winner[1] {
+            id
+        } else {
+            0
+        };
         group.push(PartRow {
             winner,
             usage,
@@ -294,8 +305,13 @@ fn rebuild_responses(tx: &Transaction) -> Result<(), StoreError> {
 /// The `responses` row for one key: usage from the winning line, blocks
 /// summed over the lines of the winner's file.
 fn fold(key: &str, group: &[PartRow]) -> Option<Vec<Value>> {
-    let winner = group.iter().reduce(|best, p| if p.beats(best) { p } else { best })?;
-    let same_file: Vec<&PartRow> = group.iter().filter(|p| p.file_id == winner.file_id).collect();
+    let winner = group
+        .iter()
+        .reduce(|best, p| if p.beats(best) { p } else { best })?;
+    let same_file: Vec<&PartRow> = group
+        .iter()
+        .filter(|p| p.file_id == winner.file_id)
+        .collect();
     let mut blocks = [0i64; 14];
     for p in &same_file {
         for (sum, v) in blocks.iter_mut().zip(p.blocks) {

@@ -36,12 +36,19 @@ pub fn ingest(db: &Path, paths: &[&Path]) -> Value {
         .args(["--format", "json"])
         .output()
         .expect("runs");
-    assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ingest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("ingest prints JSON")
 }
 
 pub fn sessions(db: &Path) -> Value {
-    let out = cli(db).args(["sessions", "--format", "json"]).output().expect("runs");
+    let out = cli(db)
+        .args(["sessions", "--format", "json"])
+        .output()
+        .expect("runs");
     serde_json::from_slice(&out.stdout).expect("sessions prints JSON")
 }
 
@@ -73,7 +80,9 @@ pub fn content_counts(db: &Path) -> Vec<(String, i64)> {
     cc_fingerprint::store::query::table_counts(&conn)
         .expect("counts")
         .into_iter()
-        .filter(|(t, _)| !["source_files", "stale_features", "dirty_sessions"].contains(&t.as_str()))
+        .filter(|(t, _)| {
+            !["source_files", "stale_features", "dirty_sessions"].contains(&t.as_str())
+        })
         .collect()
 }
 
