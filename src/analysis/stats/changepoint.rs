@@ -89,7 +89,7 @@ pub fn best_split(k: &[u64], n: &[u64], min_segment: usize) -> Option<(usize, f6
         }
         let lr = 2.0 * (loglik(kl, nl) + loglik(ks - kl, ns - nl) - whole);
         // first maximum wins, so ties resolve deterministically
-        if best.is_none_or(|(_, b)| lr > b + 1e-12 * b.abs().max(1.0)) {
+        if best.map_or(true, |(_, b)| lr > b + 1e-12 * b.abs().max(1.0)) {
             best = Some((t, lr.max(0.0)));
         }
     }
@@ -175,7 +175,13 @@ pub fn binary_segmentation(
 }
 
 /// Permutation p-value of the max-LR statistic of one segment.
-fn permutation_pvalue(k: &[u64], n: &[u64], observed: f64, cfg: &ChangePointConfig, salt: u64) -> f64 {
+fn permutation_pvalue(
+    k: &[u64],
+    n: &[u64],
+    observed: f64,
+    cfg: &ChangePointConfig,
+    salt: u64,
+) -> f64 {
     let mut g = rng(cfg.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut days: Vec<(u64, u64)> = k.iter().copied().zip(n.iter().copied()).collect();
     let (mut pk, mut pn) = (vec![0; days.len()], vec![0; days.len()]);
@@ -230,7 +236,10 @@ mod tests {
         for seed in 0..10 {
             let mut g = rng(1000 + seed);
             let (k, n) = draw(&mut g, &shares, 100);
-            let cfg = ChangePointConfig { seed, ..Default::default() };
+            let cfg = ChangePointConfig {
+                seed,
+                ..Default::default()
+            };
             let cps = binary_segmentation(&k, &n, &cfg).unwrap();
             assert!(!cps.is_empty(), "seed {seed}: no change point");
             let main = cps.iter().max_by(|a, b| a.lr.total_cmp(&b.lr)).unwrap();
@@ -261,12 +270,20 @@ mod tests {
         let mut false_runs = 0;
         for seed in 0..runs {
             let mut g = rng(50_000 + seed);
-            let n: Vec<u64> = (0..60).map(|_| rand::Rng::gen_range(&mut g, 60..140)).collect();
+            let n: Vec<u64> = (0..60)
+                .map(|_| rand::Rng::gen_range(&mut g, 60..140))
+                .collect();
             let k: Vec<u64> = n
                 .iter()
-                .map(|&m| Distribution::<f64>::sample(&Binomial::new(0.2, m).unwrap(), &mut g) as u64)
+                .map(|&m| {
+                    Distribution::<f64>::sample(&Binomial::new(0.2, m).unwrap(), &mut g) as u64
+                })
                 .collect();
-            let cfg = ChangePointConfig { seed, n_perm: 99, ..Default::default() };
+            let cfg = ChangePointConfig {
+                seed,
+                n_perm: 99,
+                ..Default::default()
+            };
             if !binary_segmentation(&k, &n, &cfg).unwrap().is_empty() {
                 false_runs += 1;
             }

@@ -96,7 +96,9 @@ fn clean_table(table: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
             return Err(StatsError::Invalid("contingency table is ragged".into()));
         }
         if let Some(v) = row.iter().find(|v| !v.is_finite() || **v < 0.0) {
-            return Err(StatsError::Invalid(format!("contingency table has cell {v}")));
+            return Err(StatsError::Invalid(format!(
+                "contingency table has cell {v}"
+            )));
         }
     }
     let keep_col: Vec<bool> = (0..ncol)
@@ -208,7 +210,11 @@ pub fn cramers_v(table: &[Vec<f64>], bias_corrected: bool) -> Result<f64> {
     let rc = rf - (rf - 1.0).powi(2) / (n - 1.0);
     let cc = cf - (cf - 1.0).powi(2) / (n - 1.0);
     let denom = (rc - 1.0).min(cc - 1.0);
-    Ok(if denom > 0.0 { (phi2c / denom).sqrt() } else { 0.0 })
+    Ok(if denom > 0.0 {
+        (phi2c / denom).sqrt()
+    } else {
+        0.0
+    })
 }
 
 #[cfg(test)]
@@ -220,14 +226,57 @@ mod tests {
     fn fisher_matches_scipy() {
         // Reference: scipy 1.17.1, scipy.stats.fisher_exact(table, alternative=...)
         // (statistic, two-sided, less, greater)
-        let cases: [([[u64; 2]; 2], f64, f64, f64, f64); 8] = [
-            ([[8, 2], [1, 5]], 20.0, 0.034965034965034975, 0.9991258741258742, 0.024475524475524483),
-            ([[3, 1], [1, 3]], 9.0, 0.48571428571428565, 0.9857142857142858, 0.24285714285714283),
-            ([[10, 20], [30, 40]], 0.6666666666666666, 0.5044757698516285, 0.2533310713617557, 0.8676419647894413),
-            ([[0, 5], [5, 0]], 0.0, 0.007936507936507938, 0.003968253968253969, 1.0),
-            ([[100, 2], [3, 120]], 2000.0, 1.2110305464104231e-57, 1.0, 1.2110305464104231e-57),
-            ([[1000, 300], [250, 90]], 1.2, 0.19806682184760221, 0.9152918893436478, 0.10868829476662623),
-            ([[2, 7], [8, 2]], 0.07142857142857142, 0.02301413756522116, 0.01852172595206651, 0.9990149169715733),
+        type Case = ([[u64; 2]; 2], f64, f64, f64, f64);
+        let cases: [Case; 8] = [
+            (
+                [[8, 2], [1, 5]],
+                20.0,
+                0.034965034965034975,
+                0.9991258741258742,
+                0.024475524475524483,
+            ),
+            (
+                [[3, 1], [1, 3]],
+                9.0,
+                0.48571428571428565,
+                0.9857142857142858,
+                0.24285714285714283,
+            ),
+            (
+                [[10, 20], [30, 40]],
+                0.6666666666666666,
+                0.5044757698516285,
+                0.2533310713617557,
+                0.8676419647894413,
+            ),
+            (
+                [[0, 5], [5, 0]],
+                0.0,
+                0.007936507936507938,
+                0.003968253968253969,
+                1.0,
+            ),
+            (
+                [[100, 2], [3, 120]],
+                2000.0,
+                1.2110305464104231e-57,
+                1.0,
+                1.2110305464104231e-57,
+            ),
+            (
+                [[1000, 300], [250, 90]],
+                1.2,
+                0.19806682184760221,
+                0.9152918893436478,
+                0.10868829476662623,
+            ),
+            (
+                [[2, 7], [8, 2]],
+                0.07142857142857142,
+                0.02301413756522116,
+                0.01852172595206651,
+                0.9990149169715733,
+            ),
             ([[7, 0], [0, 0]], f64::NAN, 1.0, 1.0, 1.0),
         ];
         for (t, or, two, less, greater) in cases {
@@ -240,7 +289,10 @@ mod tests {
         // fisher_exact([[0,0],[3,4]]) -> statistic=nan, pvalue=1.0
         let r = fisher_exact([[0, 0], [3, 4]], Alternative::TwoSided);
         assert!(r.odds_ratio.is_nan() && r.pvalue == 1.0);
-        assert_eq!(fisher_exact([[5, 0], [0, 5]], Alternative::TwoSided).odds_ratio, f64::INFINITY);
+        assert_eq!(
+            fisher_exact([[5, 0], [0, 5]], Alternative::TwoSided).odds_ratio,
+            f64::INFINITY
+        );
     }
 
     fn t(rows: &[&[f64]]) -> Vec<Vec<f64>> {
@@ -280,10 +332,18 @@ mod tests {
         let r = chi2_contingency(&d, true).unwrap();
         close(r.statistic, 0.5, 1e-12);
         close(r.pvalue, 0.47950012218695337, 1e-10);
-        close(chi2_contingency(&d, false).unwrap().pvalue, 0.15729920705028105, 1e-10);
+        close(
+            chi2_contingency(&d, false).unwrap().pvalue,
+            0.15729920705028105,
+            1e-10,
+        );
         // empty rows/columns are dropped: same as [[10,20],[30,40]]
         let e = t(&[&[10., 0., 20.], &[0., 0., 0.], &[30., 0., 40.]]);
-        close(chi2_contingency(&e, false).unwrap().statistic, 0.7936507936507936, 1e-12);
+        close(
+            chi2_contingency(&e, false).unwrap().statistic,
+            0.7936507936507936,
+            1e-12,
+        );
         // one non-empty row: dof 0 -> statistic 0, p 1
         let r = chi2_contingency(&t(&[&[3., 4.], &[0., 0.]]), true).unwrap();
         assert_eq!((r.dof, r.statistic, r.pvalue), (0, 0.0, 1.0));
@@ -300,8 +360,16 @@ mod tests {
         // values from a numpy implementation of Bergsma (2013) (/tmp/ref/cont.py bergsma()).
         let cases: [(Vec<Vec<f64>>, f64, f64); 4] = [
             (t(&[&[10., 20.], &[30., 40.]]), 0.0890870806374748, 0.0),
-            (t(&[&[12., 5., 9.], &[3., 14., 7.], &[6., 6., 20.]]), 0.3433414386705215, 0.3091136947069641),
-            (t(&[&[20., 15.], &[30., 35.], &[10., 25.]]), 0.20965696734438366, 0.17102323392504196),
+            (
+                t(&[&[12., 5., 9.], &[3., 14., 7.], &[6., 6., 20.]]),
+                0.3433414386705215,
+                0.3091136947069641,
+            ),
+            (
+                t(&[&[20., 15.], &[30., 35.], &[10., 25.]]),
+                0.20965696734438366,
+                0.17102323392504196,
+            ),
             (t(&[&[5., 5.], &[5., 5.]]), 0.0, 0.0),
         ];
         for (tab, v, vc) in cases {
@@ -309,8 +377,48 @@ mod tests {
             close(cramers_v(&tab, true).unwrap(), vc, 1e-12);
         }
         // association([[3,1],[1,3]], method='cramer') -> 0.5
-        close(cramers_v(&t(&[&[3., 1.], &[1., 3.]]), false).unwrap(), 0.5, 1e-12);
+        close(
+            cramers_v(&t(&[&[3., 1.], &[1., 3.]]), false).unwrap(),
+            0.5,
+            1e-12,
+        );
         assert!(cramers_v(&t(&[&[3., 4.]]), false).is_err());
+    }
+
+    #[test]
+    fn chi2_null_calibration() {
+        // 1000 tables: 150 sessions, 3 arms x 4 categories drawn independently.
+        use crate::analysis::stats::resample::rng;
+        use rand::Rng;
+        let mut g = rng(4711);
+        let runs = 1000;
+        let mut rej = 0;
+        for _ in 0..runs {
+            let mut tab = vec![vec![0.0; 4]; 3];
+            for _ in 0..150 {
+                let r = g.gen_range(0..3);
+                let u: f64 = g.gen();
+                let c = if u < 0.4 {
+                    0
+                } else if u < 0.7 {
+                    1
+                } else if u < 0.9 {
+                    2
+                } else {
+                    3
+                };
+                tab[r][c] += 1.0;
+            }
+            if chi2_contingency(&tab, true).unwrap().pvalue <= 0.05 {
+                rej += 1;
+            }
+        }
+        let rate = f64::from(rej) / f64::from(runs);
+        eprintln!("chi-square null false-positive rate at 0.05: {rate}");
+        assert!(
+            (0.025..=0.075).contains(&rate),
+            "false-positive rate {rate}"
+        );
     }
 
     #[test]
@@ -329,6 +437,7 @@ mod tests {
             }
         }
         let rate = f64::from(rej) / f64::from(runs);
+        eprintln!("Fisher null false-positive rate at 0.05: {rate}");
         assert!(rate <= 0.06, "false-positive rate {rate}");
     }
 }

@@ -169,7 +169,11 @@ mod tests {
     fn icc_permutation_test() {
         let flat: Vec<f64> = balanced().concat();
         let labels: Vec<usize> = (0..20).map(|i| i / 4).collect();
-        close(icc1_labeled(&flat, &labels).unwrap().icc, 0.867197875166003, 1e-12);
+        close(
+            icc1_labeled(&flat, &labels).unwrap().icc,
+            0.867197875166003,
+            1e-12,
+        );
         let stat = |v: &[f64], l: &[usize]| icc1_labeled(v, l).map_or(f64::NAN, |r| r.icc);
         let r = permutation_test(&flat, &labels, stat, 999, 5).unwrap();
         assert_eq!(r.pvalue, 0.001);
@@ -185,6 +189,7 @@ mod tests {
                 rej += 1;
             }
         }
+        eprintln!("ICC permutation null rejections at 0.05: {rej}/100");
         // binomial(100, 0.05): mean 5, P(X > 11) < 0.005
         assert!(rej <= 11, "{rej} / 100 null rejections");
     }

@@ -112,3 +112,39 @@ pub(crate) mod testutil {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::rel;
+    use super::*;
+
+    #[test]
+    fn normal_tail_matches_scipy() {
+        // scipy.special.ndtr(-z); statrs' erfc is accurate to ~1e-10 relative,
+        // which bounds the precision of every normal-approximation p-value.
+        for (z, p) in [
+            (0.3, 0.3820885778110474),
+            (1.7218321295506542, 0.04254996625783537),
+            (3.0, 0.0013498980316300933),
+            (5.0, 2.866515718791933e-07),
+            (8.0, 6.22096057427174e-16),
+            (12.0, 1.776482112077653e-33),
+            (20.0, 2.7536241186061556e-89),
+            (37.0, 5.7255712225239266e-300),
+        ] {
+            rel(norm_sf(z), p, 1e-9);
+        }
+        assert!(norm_sf(f64::NAN).is_nan());
+        assert_eq!(norm_sf(f64::NEG_INFINITY), 1.0);
+        assert!((norm_ppf(0.975) - 1.959963984540054).abs() < 1e-12);
+    }
+
+    #[test]
+    fn finite_filters_missing() {
+        assert_eq!(
+            finite_sorted(&[3.0, f64::NAN, 1.0, f64::NEG_INFINITY]),
+            vec![1.0, 3.0]
+        );
+        assert!(need("x", 2, 1).is_err());
+    }
+}

@@ -36,7 +36,10 @@ pub fn bh_qvalues(pvalues: &[f64]) -> Result<Vec<f64>> {
 
 /// BH decisions at FDR level `alpha`: `q <= alpha` (NaN never rejected).
 pub fn bh_reject(pvalues: &[f64], alpha: f64) -> Result<Vec<bool>> {
-    Ok(bh_qvalues(pvalues)?.into_iter().map(|q| q <= alpha).collect())
+    Ok(bh_qvalues(pvalues)?
+        .into_iter()
+        .map(|q| q <= alpha)
+        .collect())
 }
 
 #[cfg(test)]

@@ -359,8 +359,8 @@ mod tests {
     use super::*;
     use crate::analysis::stats::resample::rng;
     use crate::analysis::stats::testutil::{close, rel};
-    use rand::Rng;
     use rand::distributions::Distribution;
+    use rand::Rng;
     use statrs::distribution::Normal;
 
     const TS: Alternative = Alternative::TwoSided;
@@ -391,12 +391,22 @@ mod tests {
         assert_eq!((r.u, r.method), (3.0, MwMethod::Exact));
         close(r.pvalue, 0.1111111111111111, 1e-14);
         // alternative='less' -> 0.05555555555555555; 'greater' -> 0.9682539682539683
-        close(mw(&a, &b, Alternative::Less, MwMethod::Auto).pvalue, 0.05555555555555555, 1e-14);
-        close(mw(&a, &b, Alternative::Greater, MwMethod::Auto).pvalue, 0.9682539682539683, 1e-14);
+        close(
+            mw(&a, &b, Alternative::Less, MwMethod::Auto).pvalue,
+            0.05555555555555555,
+            1e-14,
+        );
+        close(
+            mw(&a, &b, Alternative::Greater, MwMethod::Auto).pvalue,
+            0.9682539682539683,
+            1e-14,
+        );
 
         // mannwhitneyu([3.1,1.2,9.9], [0.5,0.7,2.2,4.4,8.8,10.1,11.5,12.0,13.3,14.4,15.5,16.6],
         //   alternative='two-sided', method='auto') -> statistic=10.0, pvalue=0.29450549450549457
-        let y = [0.5, 0.7, 2.2, 4.4, 8.8, 10.1, 11.5, 12.0, 13.3, 14.4, 15.5, 16.6];
+        let y = [
+            0.5, 0.7, 2.2, 4.4, 8.8, 10.1, 11.5, 12.0, 13.3, 14.4, 15.5, 16.6,
+        ];
         let r = mw(&[3.1, 1.2, 9.9], &y, TS, MwMethod::Auto);
         assert_eq!(r.u, 10.0);
         close(r.pvalue, 0.29450549450549457, 1e-14);
@@ -410,7 +420,11 @@ mod tests {
         assert_eq!((r.u, r.method), (120.0, MwMethod::Asymptotic));
         rel(r.pvalue, 0.00037851180048923484, 1e-10);
         // alternative='greater' -> 0.9998245059156182
-        close(mw(&x, &y, Alternative::Greater, MwMethod::Auto).pvalue, 0.9998245059156182, 1e-12);
+        close(
+            mw(&x, &y, Alternative::Greater, MwMethod::Auto).pvalue,
+            0.9998245059156182,
+            1e-12,
+        );
 
         // heavy ties
         // mannwhitneyu([1,1,2,2,2,3,3,4,5,5], [2,3,3,3,4,4,5,6,6,7,7], alternative='two-sided',
@@ -420,7 +434,11 @@ mod tests {
         let r = mw(&x, &y, TS, MwMethod::Auto);
         assert_eq!(r.u, 24.5);
         rel(r.pvalue, 0.03225532828588524, 1e-10);
-        rel(mw(&x, &y, Alternative::Less, MwMethod::Auto).pvalue, 0.01612766414294262, 1e-10);
+        rel(
+            mw(&x, &y, Alternative::Less, MwMethod::Auto).pvalue,
+            0.01612766414294262,
+            1e-10,
+        );
 
         // mannwhitneyu([1,2], [3], alternative='two-sided', method='auto') -> 0.0, 0.6666666666666666
         let r = mw(&[1., 2.], &[3.], TS, MwMethod::Auto);
@@ -431,12 +449,24 @@ mod tests {
         // mannwhitneyu([0.1..0.8], [1.1..1.8], method='auto') -> 0.0, 0.0001554001554001554
         let x: Vec<f64> = (1..=8).map(|v| f64::from(v) / 10.0).collect();
         let y: Vec<f64> = x.iter().map(|v| v + 1.0).collect();
-        rel(mw(&x, &y, TS, MwMethod::Auto).pvalue, 0.0001554001554001554, 1e-12);
+        rel(
+            mw(&x, &y, TS, MwMethod::Auto).pvalue,
+            0.0001554001554001554,
+            1e-12,
+        );
         // 8 x 200: mannwhitneyu(x, [x/100+1 for x in range(200)], method='exact')
         //   -> pvalue=2.6376801135834482e-14; method='asymptotic' -> 1.6732811176723633e-06
         let y: Vec<f64> = (0..200).map(|v| f64::from(v) / 100.0 + 1.0).collect();
-        rel(mw(&x, &y, TS, MwMethod::Exact).pvalue, 2.6376801135834482e-14, 1e-9);
-        rel(mw(&x, &y, TS, MwMethod::Asymptotic).pvalue, 1.6732811176723633e-06, 1e-9);
+        rel(
+            mw(&x, &y, TS, MwMethod::Exact).pvalue,
+            2.6376801135834482e-14,
+            1e-9,
+        );
+        rel(
+            mw(&x, &y, TS, MwMethod::Asymptotic).pvalue,
+            1.6732811176723633e-06,
+            1e-9,
+        );
     }
 
     #[test]
@@ -448,7 +478,12 @@ mod tests {
         assert!(mann_whitney_u(&[], &[1.0], TS, MwMethod::Auto).is_err());
         assert!(mann_whitney_u(&[f64::NAN], &[1.0], TS, MwMethod::Auto).is_err());
         // NaN is dropped: same as without it
-        let a = mw(&[1.5, f64::NAN, 2.5, 3.5, 4.5], &[2., 5., 6., 7., 8.], TS, MwMethod::Auto);
+        let a = mw(
+            &[1.5, f64::NAN, 2.5, 3.5, 4.5],
+            &[2., 5., 6., 7., 8.],
+            TS,
+            MwMethod::Auto,
+        );
         assert_eq!(a.n1, 4);
         close(a.pvalue, 0.1111111111111111, 1e-14);
     }
@@ -495,7 +530,11 @@ mod tests {
                 (0..n)
                     .map(|_| {
                         let v: f64 = normal.sample(&mut g);
-                        if round { v.round() } else { v }
+                        if round {
+                            v.round()
+                        } else {
+                            v
+                        }
                     })
                     .collect()
             };
@@ -506,8 +545,41 @@ mod tests {
             }
         }
         let rate = f64::from(rejections) / f64::from(runs);
+        eprintln!("Mann-Whitney null false-positive rate at 0.05: {rate}");
         // binomial(1000, 0.05) 99.9% band is about [0.030, 0.073]
-        assert!((0.025..=0.075).contains(&rate), "false-positive rate {rate}");
+        assert!(
+            (0.025..=0.075).contains(&rate),
+            "false-positive rate {rate}"
+        );
+    }
+
+    #[test]
+    fn cliff_and_hl_intervals_null_coverage() {
+        // 500 null pairs (n1 = 30, n2 = 40, N(0,1)): how often each 95%
+        // interval excludes the true value 0.
+        let mut g = rng(31337);
+        let normal = Normal::new(0.0, 1.0).unwrap();
+        let runs = 500;
+        let (mut cliff_miss, mut hl_miss) = (0, 0);
+        for _ in 0..runs {
+            let x: Vec<f64> = (0..30).map(|_| normal.sample(&mut g)).collect();
+            let y: Vec<f64> = (0..40).map(|_| normal.sample(&mut g)).collect();
+            let c = cliffs_delta(&x, &y, 0.95).unwrap();
+            if c.ci_low > 0.0 || c.ci_high < 0.0 {
+                cliff_miss += 1;
+            }
+            let h = hodges_lehmann(&x, &y, 0.95).unwrap();
+            if h.ci_low > 0.0 || h.ci_high < 0.0 {
+                hl_miss += 1;
+            }
+        }
+        let (cr, hr) = (
+            f64::from(cliff_miss) / f64::from(runs),
+            f64::from(hl_miss) / f64::from(runs),
+        );
+        eprintln!("null non-coverage at 95%: Cliff {cr}, Hodges-Lehmann {hr}");
+        // binomial(500, 0.05) 99% band is about [0.026, 0.076]
+        assert!(cr <= 0.08 && hr <= 0.08, "Cliff {cr}, HL {hr}");
     }
 
     #[test]
@@ -553,7 +625,8 @@ mod tests {
         let h = hodges_lehmann(&[10., 20., 30., 40., 50.], &[1., 2., 3., 4.], 0.95).unwrap();
         assert_eq!((h.shift, h.ci_low, h.ci_high), (27.5, 6.0, 49.0));
         // hl([1.5,2.5,3.5,4.5,9.0],[2,5,6,7,8,3.5]) -> (-1.5, -4.5, 3.0)
-        let h = hodges_lehmann(&[1.5, 2.5, 3.5, 4.5, 9.0], &[2., 5., 6., 7., 8., 3.5], 0.95).unwrap();
+        let h =
+            hodges_lehmann(&[1.5, 2.5, 3.5, 4.5, 9.0], &[2., 5., 6., 7., 8., 3.5], 0.95).unwrap();
         assert_eq!((h.shift, h.ci_low, h.ci_high), (-1.5, -4.5, 3.0));
 
         // random data, including negative values and zeros: exact k-th order statistics
@@ -561,9 +634,14 @@ mod tests {
         for _ in 0..20 {
             let n1 = g.gen_range(1..40);
             let n2 = g.gen_range(1..40);
-            let x: Vec<f64> = (0..n1).map(|_| (g.gen_range(-50..50) as f64) * 0.37).collect();
+            let x: Vec<f64> = (0..n1)
+                .map(|_| (g.gen_range(-50..50) as f64) * 0.37)
+                .collect();
             let y: Vec<f64> = (0..n2).map(|_| g.gen::<f64>() * 20.0 - 10.0).collect();
-            let mut d: Vec<f64> = x.iter().flat_map(|a| y.iter().map(move |b| a - b)).collect();
+            let mut d: Vec<f64> = x
+                .iter()
+                .flat_map(|a| y.iter().map(move |b| a - b))
+                .collect();
             d.sort_by(f64::total_cmp);
             let xs = finite_sorted(&x);
             let ys = finite_sorted(&y);

@@ -169,12 +169,19 @@ mod tests {
             (s[0] / n[0] - s[1] / n[1]).abs()
         };
         let groups: Vec<usize> = (0..40).map(|i| i % 2).collect();
-        let shifted: Vec<f64> = (0..40).map(|i| f64::from(i % 2) * 3.0 + f64::from(i % 5)).collect();
+        let shifted: Vec<f64> = (0..40)
+            .map(|i| f64::from(i % 2) * 3.0 + f64::from(i % 5))
+            .collect();
         let r = permutation_test(&shifted, &groups, diff, 999, 9).unwrap();
         assert_eq!(r.pvalue, 1.0 / 1000.0);
         // identical values: every permutation ties -> p = 1
         let flat = vec![2.0; 40];
-        assert_eq!(permutation_test(&flat, &groups, diff, 99, 9).unwrap().pvalue, 1.0);
+        assert_eq!(
+            permutation_test(&flat, &groups, diff, 99, 9)
+                .unwrap()
+                .pvalue,
+            1.0
+        );
         assert!(permutation_test(&flat, &groups[..3], diff, 99, 9).is_err());
     }
 }

@@ -121,7 +121,9 @@ impl RobustProfile {
     pub fn fit(rows: &[Vec<f64>]) -> Result<Self> {
         let p = rows.first().map_or(0, Vec::len);
         if rows.iter().any(|r| r.len() != p) {
-            return Err(StatsError::Invalid("RobustProfile::fit: ragged rows".into()));
+            return Err(StatsError::Invalid(
+                "RobustProfile::fit: ragged rows".into(),
+            ));
         }
         super::need("RobustProfile::fit: rows", 1, rows.len())?;
         let mut center = Vec::with_capacity(p);
@@ -246,12 +248,22 @@ mod tests {
     #[test]
     fn profile_distance_handles_missing() {
         let rows: Vec<Vec<f64>> = (0..21)
-            .map(|i| vec![f64::from(i), 10.0, if i % 2 == 0 { f64::NAN } else { f64::from(i) * 2.0 }])
+            .map(|i| {
+                vec![
+                    f64::from(i),
+                    10.0,
+                    if i % 2 == 0 {
+                        f64::NAN
+                    } else {
+                        f64::from(i) * 2.0
+                    },
+                ]
+            })
             .collect();
         let prof = RobustProfile::fit(&rows).unwrap();
         assert_eq!(prof.center[0], 10.0);
         assert_eq!(prof.scale[1], None); // constant feature: not scorable
-        // feature 0: median 10; feature 2 observed on odd i only
+                                         // feature 0: median 10; feature 2 observed on odd i only
         let s0 = prof.scale[0].unwrap();
         let d = prof.distance(&[10.0 + 2.0 * s0, 999.0, f64::NAN]);
         close(d, 2.0, 1e-12); // only feature 0 is usable: RMS = |z0|
