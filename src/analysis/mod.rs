@@ -1,1 +1,5 @@
-//! analysis
+//! analysis: statistics over the per-session feature vectors (arms,
+//! audits, mechanisms). [`stats`] is the pure, I/O-free toolkit the commands
+//! call.
+
+pub mod stats;
