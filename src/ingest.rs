@@ -54,6 +54,9 @@ pub struct IngestSummary {
     pub sessions_updated: u64,
     pub responses_total: u64,
     pub sessions_total: u64,
+    /// Sessions whose feature vectors were recomputed, and the time it took.
+    pub fingerprints_updated: u64,
+    pub feature_seconds: f64,
     pub seconds: f64,
     pub mb_per_second: f64,
     pub warnings: Vec<String>,
@@ -198,6 +201,9 @@ pub fn ingest(
     let tx = store.conn.transaction()?;
     summary.sessions_updated = derive::rebuild_dirty(&tx)? as u64;
     tx.commit()?;
+    let features_started = Instant::now();
+    summary.fingerprints_updated = crate::features::compute::refresh(&mut store.conn)? as u64;
+    summary.feature_seconds = features_started.elapsed().as_secs_f64();
     summary.responses_total = store
         .conn
         .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))?;

@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod features;
 mod ingest;
 mod sessions;
+mod show;
 mod simulate;
 
 /// What a command found, mapped to the exit code.
@@ -66,6 +68,10 @@ pub enum Command {
     Ingest(ingest::Args),
     /// One row per session: ids, dates, models, token totals.
     Sessions(sessions::Args),
+    /// The feature catalog (--list), or the stored fingerprints of sessions.
+    Features(features::Args),
+    /// One session's fingerprint beside the median of its model's sessions.
+    Show(show::Args),
     /// Write a synthetic corpus with planted arms and regressions, and its ground truth.
     Simulate(simulate::Args),
 }
@@ -97,6 +103,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Ingest(args) => ingest::run(&cli.global, args),
         Command::Sessions(args) => sessions::run(&cli.global, args),
+        Command::Features(args) => features::run(&cli.global, args),
+        Command::Show(args) => show::run(&cli.global, args),
         Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -44,8 +44,13 @@ pub enum StoreError {
 }
 
 /// Embedded migrations, in order. Append only.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    (
+        "0002_features",
+        include_str!("../../migrations/0002_features.sql"),
+    ),
+];
 
 /// An open database.
 pub struct Store {
@@ -171,6 +176,9 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // Reopening is a no-op migration.
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 1);
+        assert_eq!(
+            Store::open(&path).unwrap().schema_version().unwrap(),
+            MIGRATIONS.len() as i64
+        );
     }
 }
