@@ -1,6 +1,23 @@
 //! Small helpers shared by several layers: time bounds and formatting.
 
+use std::fs::File;
+use std::path::Path;
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+/// Open a file for writing, creating it with mode 0600 so what cc-fingerprint
+/// writes (databases, exported baselines) is never readable by other users,
+/// even for an instant. `truncate` empties an existing file.
+pub fn create_private(path: &Path, truncate: bool) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(truncate);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
 
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {

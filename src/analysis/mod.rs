@@ -2,4 +2,5 @@
 //! audits, mechanisms). [`stats`] is the pure, I/O-free toolkit the commands
 //! call.
 
+pub mod audit;
 pub mod stats;

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
+mod baseline;
 mod features;
 mod ingest;
 mod sessions;
@@ -72,6 +74,10 @@ pub enum Command {
     Features(features::Args),
     /// One session's fingerprint beside the median of its model's sessions.
     Show(show::Args),
+    /// Freeze, list, show, delete, export or import baselines for `audit`.
+    Baseline(baseline::Args),
+    /// Flag regressions of recent sessions against a baseline (exit 1 when one is flagged).
+    Audit(audit::Args),
     /// Write a synthetic corpus with planted arms and regressions, and its ground truth.
     Simulate(simulate::Args),
 }
@@ -105,6 +111,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sessions(args) => sessions::run(&cli.global, args),
         Command::Features(args) => features::run(&cli.global, args),
         Command::Show(args) => show::run(&cli.global, args),
+        Command::Baseline(args) => baseline::run(&cli.global, args),
+        Command::Audit(args) => audit::run(&cli.global, args),
         Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -50,6 +50,7 @@ impl FilterArgs {
             until_ms: parse(&self.until, Bound::End)?,
             project: self.project.clone(),
             model: self.model.clone(),
+            version: None,
             limit: None,
         })
     }

@@ -58,6 +58,22 @@ pub enum Transform {
 }
 
 impl Transform {
+    /// Shares this close to 0 or 1 are pulled in before the logit, so a
+    /// session with no tool errors is not infinitely far from one with 1%.
+    pub const LOGIT_EPSILON: f64 = 0.005;
+
+    /// Map a raw feature value to the analysis scale.
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Transform::Log => x.max(0.0).ln_1p(),
+            Transform::Logit => {
+                let p = x.clamp(Self::LOGIT_EPSILON, 1.0 - Self::LOGIT_EPSILON);
+                (p / (1.0 - p)).ln()
+            }
+            Transform::None => x,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Transform::Log => "log",

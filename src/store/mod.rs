@@ -2,6 +2,7 @@
 //! rest of the tool uses. Schema lives in `migrations/NNNN_name.sql`,
 //! applied in order on open and recorded in `PRAGMA user_version`.
 
+pub mod baselines;
 pub mod derive;
 pub mod query;
 pub mod writer;
@@ -66,10 +67,12 @@ impl Store {
                 source,
             })?;
         }
-        create_private_file(path).map_err(|source| StoreError::CreateFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        crate::util::create_private(path, false)
+            .map(drop)
+            .map_err(|source| StoreError::CreateFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -138,19 +141,6 @@ impl Store {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
-}
-
-/// Create the file with mode 0600 if it does not exist yet, so message
-/// metadata is never readable by other users, even for an instant.
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map(drop)
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub struct SessionFilter {
     pub project: Option<String>,
     /// Substring of any model used in the session.
     pub model: Option<String>,
+    /// Substring of a Claude Code version that wrote to the session.
+    pub version: Option<String>,
     pub limit: Option<usize>,
 }
 
@@ -38,6 +40,10 @@ impl SessionFilter {
         if let Some(model) = &self.model {
             clauses.push("instr(models, ?) > 0".to_owned());
             params.push(Value::Text(model.clone()));
+        }
+        if let Some(version) = &self.version {
+            clauses.push("instr(versions, ?) > 0".to_owned());
+            params.push(Value::Text(version.clone()));
         }
         (clauses.join(" AND "), params)
     }

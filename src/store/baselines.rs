@@ -1,0 +1,168 @@
+//! Baselines: named, frozen feature distributions, and their JSON file form.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// Marks a baseline file and its format version.
+pub const FILE_FORMAT_VERSION: u32 = 1;
+
+/// A baseline as stored and as exported. Field names are a file-format
+/// contract (docs/audit.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub cc_fingerprint_baseline: u32,
+    pub name: String,
+    pub created_at: String,
+    /// The filters that chose the sessions, for the record.
+    pub selection: BTreeMap<String, String>,
+    pub sessions: u64,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    pub catalog_version: i64,
+    pub features: BTreeMap<String, FeatureValues>,
+}
+
+/// One feature's values over the baseline's sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureValues {
+    /// Sorted values of the sessions where the feature was defined.
+    pub values: Vec<f64>,
+    /// Sessions where it was NULL.
+    pub nulls: u64,
+}
+
+/// Short description for `baseline list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineSummary {
+    pub name: String,
+    pub created_at: String,
+    pub sessions: u64,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    pub selection: BTreeMap<String, String>,
+}
+
+fn ts(ms: Option<i64>) -> Option<String> {
+    ms.map(crate::util::format_ts)
+}
+
+fn ms(ts: &Option<String>) -> Option<i64> {
+    ts.as_deref()
+        .and_then(crate::source::transcript::parse_timestamp)
+}
+
+/// Save a baseline, replacing none: a name is used once.
+pub fn save(conn: &mut Connection, baseline: &Baseline) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO baselines VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            baseline.name,
+            ms(&Some(baseline.created_at.clone())).unwrap_or_else(crate::util::now_ms),
+            serde_json::to_string(&baseline.selection).expect("map of strings serialises"),
+            baseline.sessions as i64,
+            ms(&baseline.first_timestamp),
+            ms(&baseline.last_timestamp),
+            baseline.catalog_version,
+        ],
+    )?;
+    {
+        let mut insert = tx.prepare("INSERT INTO baseline_features VALUES (?1, ?2, ?3, ?4)")?;
+        for (feature, values) in &baseline.features {
+            let json = serde_json::to_string(&values.values).expect("finite floats serialise");
+            insert.execute(params![baseline.name, feature, values.nulls as i64, json])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Whether a baseline of that name exists.
+pub fn exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM baselines WHERE name = ?1",
+            [name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Load a baseline by name.
+pub fn load(conn: &Connection, name: &str) -> Result<Option<Baseline>, StoreError> {
+    let head = conn
+        .query_row(
+            "SELECT created_at_ms, selection, sessions, first_ts_ms, last_ts_ms, catalog_version
+             FROM baselines WHERE name = ?1",
+            [name],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((created, selection, sessions, first, last, catalog_version)) = head else {
+        return Ok(None);
+    };
+    let mut features = BTreeMap::new();
+    let mut stmt = conn
+        .prepare("SELECT feature, nulls, values_json FROM baseline_features WHERE baseline = ?1")?;
+    let mut rows = stmt.query([name])?;
+    while let Some(r) = rows.next()? {
+        let values: Vec<f64> = serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default();
+        features.insert(
+            r.get::<_, String>(0)?,
+            FeatureValues {
+                values,
+                nulls: r.get::<_, i64>(1)? as u64,
+            },
+        );
+    }
+    Ok(Some(Baseline {
+        cc_fingerprint_baseline: FILE_FORMAT_VERSION,
+        name: name.to_owned(),
+        created_at: crate::util::format_ts(created),
+        selection: serde_json::from_str(&selection).unwrap_or_default(),
+        sessions: sessions as u64,
+        first_timestamp: ts(first),
+        last_timestamp: ts(last),
+        catalog_version,
+        features,
+    }))
+}
+
+/// Every baseline, by name.
+pub fn list(conn: &Connection) -> Result<Vec<BaselineSummary>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT name, created_at_ms, sessions, first_ts_ms, last_ts_ms, selection FROM baselines ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(BaselineSummary {
+            name: r.get(0)?,
+            created_at: crate::util::format_ts(r.get(1)?),
+            sessions: r.get::<_, i64>(2)? as u64,
+            first_timestamp: ts(r.get(3)?),
+            last_timestamp: ts(r.get(4)?),
+            selection: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Delete a baseline; returns whether it existed.
+pub fn delete(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM baselines WHERE name = ?1", [name])? > 0)
+}
