@@ -29,8 +29,8 @@ pub enum Action {
         #[command(flatten)]
         filter: FilterArgs,
         /// Only sessions written by this Claude Code version (or part of it, e.g. 2.1).
-        #[arg(long)]
-        version: Option<String>,
+        #[arg(long, value_name = "VERSION")]
+        cc_version: Option<String>,
         /// Replace an existing baseline of that name.
         #[arg(long)]
         force: bool,
@@ -68,7 +68,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         Action::Create {
             name,
             filter,
-            version,
+            cc_version: version,
             force,
         } => {
             refresh(&mut store.conn)?;

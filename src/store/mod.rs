@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_features",
         include_str!("../../migrations/0002_features.sql"),
     ),
+    (
+        "0003_baselines",
+        include_str!("../../migrations/0003_baselines.sql"),
+    ),
 ];
 
 /// An open database.
