@@ -39,7 +39,7 @@ const T_TODO: usize = 6;
 const T_TASK: usize = 7;
 
 /// Base tool mix (index = [`TOOLS`]), before `tool_weights`.
-const BASE_TOOL_WEIGHTS: [f64; 8] = [0.30, 0.22, 0.17, 0.10, 0.06, 0.05, 0.06, 0.04];
+const BASE_TOOL_WEIGHTS: [f64; 8] = [0.31, 0.23, 0.17, 0.10, 0.06, 0.05, 0.06, 0.015];
 /// Tools a subagent uses.
 const SUBAGENT_TOOL_WEIGHTS: [f64; 8] = [0.45, 0.15, 0.0, 0.25, 0.15, 0.0, 0.0, 0.0];
 
@@ -111,7 +111,7 @@ impl Params {
             ms_per_token: mpt * f.ms_per_output_token,
             queue_prob: (0.07 * f.queue_rate).min(1.0),
             gap_median_ms: 35_000.0 * f.turn_gap * pace,
-            turns_median: 4.5 * f.turns * pace,
+            turns_median: 3.5 * f.turns * pace,
             apology_prob: (0.025 * f.apology_rate).min(1.0),
             interrupt_prob: (0.035 * f.interrupt_rate).min(1.0),
             retry_prob: (0.012 * f.retry_rate).min(1.0),
@@ -408,7 +408,7 @@ fn tool_output(cx: &Ctx, rng: &mut ChaCha8Rng, tool: usize, input: &Value) -> (S
         .to_string();
     match tool {
         T_READ => {
-            let n = lognormal(rng, 70.0, 1.0).clamp(1.0, 600.0) as usize;
+            let n = lognormal(rng, 30.0, 1.0).clamp(1.0, 500.0) as usize;
             let (numbered, plain) = text::numbered_code(rng, 1, n);
             let result = json!({
                 "type": "text",
@@ -417,7 +417,7 @@ fn tool_output(cx: &Ctx, rng: &mut ChaCha8Rng, tool: usize, input: &Value) -> (S
             (numbered, result)
         }
         T_BASH => {
-            let n = lognormal(rng, 6.0, 1.2).clamp(1.0, 300.0) as usize;
+            let n = lognormal(rng, 5.0, 1.1).clamp(1.0, 300.0) as usize;
             let mut out = String::with_capacity(n * 40);
             for i in 0..n {
                 if i > 0 {
@@ -840,7 +840,7 @@ fn write_sidechain(
     c.slug_on = true;
     let prompt = input.get("prompt").and_then(Value::as_str).unwrap_or("Explore the codebase");
     c.user_text(cx, rng, start, prompt, false)?;
-    let steps = lognormal(rng, 3.0, 0.8).clamp(0.0, 25.0) as usize;
+    let steps = lognormal(rng, 2.5, 0.8).clamp(0.0, 25.0) as usize;
     let mut tool_uses = 0u32;
     let mut final_text = String::new();
     for s in 0..=steps {
@@ -1059,7 +1059,6 @@ pub fn generate(
                 text::prompt(rng, file)
             }
         };
-        // file-history-snapshot keyed by the prompt's uuid, as 2.0 / 2.1 write it.
         let mut body = UserBody::new(UserContent::Text(&prompt));
         if !cx.v21 {
             body.thinking_metadata = Some(&thinking_meta);
@@ -1069,7 +1068,7 @@ pub fn generate(
         c.emit(cx, rng, c.t, body)?;
         c.ctx_tokens += tokens_of(prompt.len());
 
-        let median_rounds = if cx.headless { 7.0 } else { 2.8 };
+        let median_rounds = if cx.headless { 6.0 } else { 2.2 };
         let rounds = lognormal(rng, median_rounds, 1.0).clamp(0.0, 80.0) as usize;
         let tp = TurnPlan {
             rounds,

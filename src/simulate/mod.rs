@@ -107,6 +107,7 @@ fn generate_process(
         };
         let (arm, eligible_arms) = choose_arm(r, model, version, start_ms, u_arm);
         let mut factors = Factors::default();
+        factors.apply(&r.baseline);
         if let Some(i) = arm {
             factors.apply(&r.arms[i].effects);
         }

@@ -96,6 +96,10 @@ pub struct Spec {
     /// Mean number of sessions per `claude` process (linked by `/clear`), >= 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_per_process: Option<f64>,
+    /// Effects applied to every session before arms and regressions: shifts
+    /// the generator's own defaults (e.g. shorter sessions for quick tests).
+    #[serde(default, skip_serializing_if = "Effects::is_empty")]
+    pub baseline: Effects,
     #[serde(default)]
     pub arms: Vec<Arm>,
     #[serde(default)]
@@ -561,6 +565,7 @@ pub struct Resolved {
     pub versions: Vec<(String, i64)>,
     pub projects: u32,
     pub sessions_per_process: f64,
+    pub baseline: Effects,
     pub arms: Vec<ResolvedArm>,
     pub regressions: Vec<ResolvedRegression>,
     /// The spec as written, with defaults filled in (recorded in truth.json).
@@ -727,6 +732,7 @@ impl Spec {
         }
         versions.sort_by_key(|(_, at)| *at);
 
+        spec.baseline.validate("baseline")?;
         let mut names = BTreeSet::new();
         let mut arms = Vec::with_capacity(spec.arms.len());
         for (i, a) in spec.arms.iter().enumerate() {
@@ -833,6 +839,7 @@ impl Spec {
             versions,
             projects,
             sessions_per_process: spp,
+            baseline: spec.baseline.clone(),
             arms,
             regressions,
             spec,

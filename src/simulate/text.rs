@@ -198,6 +198,17 @@ pub fn prose(rng: &mut ChaCha8Rng, out: &mut String, chars: usize) {
         sentence(rng, out, words);
         para += out.len() - before;
     }
+    // Cut the last sentence so lengths track the target closely (token counts
+    // are derived from lengths, and effects are checked on them).
+    if out.len() > target + 1 {
+        let mut cut = target.max(1);
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.pop();
+        out.push('.');
+    }
 }
 
 /// Append one markdown element (a heading, a bullet, or a short fenced code
@@ -282,13 +293,16 @@ pub fn response_text(rng: &mut ChaCha8Rng, chars: usize, md_per_kchar: f64, apol
 pub fn thinking_text(rng: &mut ChaCha8Rng, chars: usize) -> String {
     let mut out = String::with_capacity(chars + 32);
     const OPENERS: &[&str] = &[
-        "The user wants me to ",
-        "Let me think about ",
-        "I need to ",
-        "Looking at the output, ",
-        "Now I should ",
+        "The user wants me to fix this. ",
+        "Let me think about what is going on here. ",
+        "I need to check the current code first. ",
+        "Looking at the output, the change worked. ",
+        "Now I should update the tests. ",
     ];
-    out.push_str(pick(rng, OPENERS));
+    let opener = pick(rng, OPENERS);
+    if chars > 3 * opener.len() {
+        out.push_str(opener);
+    }
     let n = chars.saturating_sub(out.len()).max(4);
     prose(rng, &mut out, n);
     out
