@@ -90,7 +90,10 @@ fn same_seed_same_bytes_any_thread_count_and_other_seed_differs() {
         .args(args)
         .assert()
         .success();
-    simulate(&c, &["--sessions", "60", "--seed", "8", "--scenario", "staggered"]);
+    simulate(
+        &c,
+        &["--sessions", "60", "--seed", "8", "--scenario", "staggered"],
+    );
     let (ta, tb, tc) = (tree(&a), tree(&b), tree(&c));
     assert!(ta.len() > 60);
     assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
@@ -104,7 +107,10 @@ fn same_seed_same_bytes_any_thread_count_and_other_seed_differs() {
 fn lines_have_the_real_envelope_and_streaming_invariants() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sim");
-    simulate(&out, &["--sessions", "80", "--scenario", "staggered", "--seed", "3"]);
+    simulate(
+        &out,
+        &["--sessions", "80", "--scenario", "staggered", "--seed", "3"],
+    );
     let t = truth(&out);
     let files = tree(&out);
     let mut seen = HashMap::new();
@@ -126,16 +132,31 @@ fn lines_have_the_real_envelope_and_streaming_invariants() {
             assert!(v["timestamp"].is_string(), "{rel}: no timestamp: {v}");
             ms(&v);
             let sid = v["sessionId"].as_str().expect("sessionId").to_string();
-            assert_eq!(session_id.get_or_insert(sid.clone()), &sid, "{rel}: one session per file");
+            assert_eq!(
+                session_id.get_or_insert(sid.clone()),
+                &sid,
+                "{rel}: one session per file"
+            );
             if kind == "queue-operation" {
                 continue;
             }
-            for field in ["parentUuid", "isSidechain", "userType", "cwd", "version", "gitBranch", "uuid"] {
+            for field in [
+                "parentUuid",
+                "isSidechain",
+                "userType",
+                "cwd",
+                "version",
+                "gitBranch",
+                "uuid",
+            ] {
                 assert!(v.get(field).is_some(), "{rel}: {kind} line without {field}");
             }
             assert_eq!(v["isSidechain"].as_bool(), Some(sidechain), "{rel}");
             if sidechain {
-                assert!(v["agentId"].is_string(), "{rel}: sidechain line without agentId");
+                assert!(
+                    v["agentId"].is_string(),
+                    "{rel}: sidechain line without agentId"
+                );
             }
             if kind != "assistant" {
                 continue;
@@ -146,7 +167,16 @@ fn lines_have_the_real_envelope_and_streaming_invariants() {
                 assert_eq!(m["usage"]["output_tokens"], 0);
                 continue;
             }
-            for field in ["model", "id", "type", "role", "content", "stop_reason", "stop_sequence", "usage"] {
+            for field in [
+                "model",
+                "id",
+                "type",
+                "role",
+                "content",
+                "stop_reason",
+                "stop_sequence",
+                "usage",
+            ] {
                 assert!(m.get(field).is_some(), "{rel}: message without {field}");
             }
             let u = &m["usage"];
@@ -163,7 +193,9 @@ fn lines_have_the_real_envelope_and_streaming_invariants() {
             assert!(u["cache_creation"]["ephemeral_1h_input_tokens"].is_u64());
             let block = &m["content"][0];
             match block["type"].as_str() {
-                Some("thinking") => assert!(block["signature"].as_str().is_some_and(|s| !s.is_empty())),
+                Some("thinking") => {
+                    assert!(block["signature"].as_str().is_some_and(|s| !s.is_empty()))
+                }
                 Some("redacted_thinking") => assert!(block["data"].is_string()),
                 Some("text") => assert!(block["text"].is_string()),
                 Some("tool_use") => assert!(block["id"].is_string() && block["input"].is_object()),
@@ -175,7 +207,10 @@ fn lines_have_the_real_envelope_and_streaming_invariants() {
             if let Some((r, prev, closed)) = responses.get_mut(&id) {
                 assert_eq!(*r, req, "{rel}: lines of {id} with different requestId");
                 assert!(!*closed, "{rel}: response {id} interleaved with another");
-                assert!(out_tokens >= *prev, "{rel}: output_tokens decreased in {id}");
+                assert!(
+                    out_tokens >= *prev,
+                    "{rel}: output_tokens decreased in {id}"
+                );
                 *prev = out_tokens;
             } else {
                 if let Some(p) = responses.get_mut(&last_id) {
@@ -202,7 +237,10 @@ fn lines_have_the_real_envelope_and_streaming_invariants() {
         "queue-operation/enqueue",
         "queue-operation/dequeue",
     ] {
-        assert!(kinds.get(k).copied().unwrap_or(0) > 0, "no {k} lines; got {kinds:?}");
+        assert!(
+            kinds.get(k).copied().unwrap_or(0) > 0,
+            "no {k} lines; got {kinds:?}"
+        );
     }
     // Every session file is in truth.json and vice versa; sidechains too.
     let sessions = t["sessions"].as_array().unwrap();
@@ -242,7 +280,11 @@ fn clear_links_sessions_of_a_process() {
         match s["follows"].as_str() {
             Some(prev) => {
                 linked += 1;
-                assert!(opens_with_clear, "{}: follows {prev} but has no /clear", s["file"]);
+                assert!(
+                    opens_with_clear,
+                    "{}: follows {prev} but has no /clear",
+                    s["file"]
+                );
                 let p = by_id[prev];
                 assert_eq!(p["process_id"], s["process_id"]);
                 assert_eq!(p["cwd"], s["cwd"]);
@@ -262,14 +304,23 @@ fn invalid_spec_names_the_field_exits_2_and_writes_nothing() {
             r#"{"arms":[{"name":"a","prevalence":0.1},{"name":"b","prevalence":0.2,"effects":{"tool_error_rate":0}}]}"#,
             "arms[1].effects.tool_error_rate: must be > 0",
         ),
-        (r#"{"arms":[{"name":"a","prevalence":1.5}]}"#, "arms[0].prevalence"),
-        (r#"{"arms":[{"name":"a","prevalence":0.1,"effects":{"verbosity":2}}]}"#, "arms[0].effects.verbosity"),
+        (
+            r#"{"arms":[{"name":"a","prevalence":1.5}]}"#,
+            "arms[0].prevalence",
+        ),
+        (
+            r#"{"arms":[{"name":"a","prevalence":0.1,"effects":{"verbosity":2}}]}"#,
+            "arms[0].effects.verbosity",
+        ),
         (
             r#"{"regressions":[{"name":"r","start":"2026-01-10","end":"2026-01-08","fraction":0.3,"effects":{"turns":2}}]}"#,
             "regressions[0].end",
         ),
         (r#"{"start":"not a date"}"#, "start"),
-        (r#"{"arms":[{"name":"a","prevalence":0.7},{"name":"b","prevalence":0.7}]}"#, "arms: prevalences"),
+        (
+            r#"{"arms":[{"name":"a","prevalence":0.7},{"name":"b","prevalence":0.7}]}"#,
+            "arms: prevalences",
+        ),
         (r#"{"arms": 3}"#, "arms"),
     ];
     for (i, (json, needle)) in cases.iter().enumerate() {
@@ -285,7 +336,10 @@ fn invalid_spec_names_the_field_exits_2_and_writes_nothing() {
             .assert()
             .code(2);
         let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-        assert!(stderr.contains(needle), "case {i}: {stderr:?} lacks {needle:?}");
+        assert!(
+            stderr.contains(needle),
+            "case {i}: {stderr:?} lacks {needle:?}"
+        );
         assert!(!out.exists(), "case {i}: output directory was created");
     }
     // Refuses to overwrite an existing corpus without --force.
@@ -314,7 +368,10 @@ fn prevalence_matches_the_spec_for_2000_sessions() {
     )
     .unwrap();
     let out = dir.path().join("sim");
-    simulate(&out, &["--sessions", "2000", "--spec", spec.to_str().unwrap()]);
+    simulate(
+        &out,
+        &["--sessions", "2000", "--spec", spec.to_str().unwrap()],
+    );
     let t = truth(&out);
     let sessions = t["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2000);
@@ -364,7 +421,9 @@ fn prevalence_matches_the_spec_for_2000_sessions() {
 /// features will (rates and medians over responses).
 #[derive(Debug, Default, Clone)]
 struct Stats {
-    values: BTreeMap<&'static str, f64>,
+    /// statistic -> (numerator, denominator): a rate is pooled over sessions as
+    /// sum(num) / sum(den); a per-session median has denominator 1.
+    values: BTreeMap<&'static str, (f64, f64)>,
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -375,14 +434,23 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-fn ratio(num: f64, den: f64) -> Option<f64> {
-    (den > 0.0).then_some(num / den)
+fn ratio(num: f64, den: f64) -> Option<(f64, f64)> {
+    (den > 0.0).then_some((num, den))
+}
+
+fn one(v: Option<f64>) -> Option<(f64, f64)> {
+    v.map(|v| (v, 1.0))
 }
 
 fn is_apology(text: &str) -> bool {
-    ["You're absolutely right", "I apologize", "Sorry about that", "My apologies"]
-        .iter()
-        .any(|p| text.starts_with(p))
+    [
+        "You're absolutely right",
+        "I apologize",
+        "Sorry about that",
+        "My apologies",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p))
 }
 
 fn markdown_elements(text: &str) -> f64 {
@@ -426,7 +494,9 @@ fn session_stats(path: &Path) -> Stats {
             "queue-operation" => queue_ops += 1.0,
             "system" => match v["subtype"].as_str() {
                 Some("api_error") => retries += 1.0,
-                Some("compact_boundary") if v["compactMetadata"]["trigger"] == "manual" => manual += 1.0,
+                Some("compact_boundary") if v["compactMetadata"]["trigger"] == "manual" => {
+                    manual += 1.0
+                }
                 _ => {}
             },
             "user" => {
@@ -529,39 +599,59 @@ fn session_stats(path: &Path) -> Stats {
     let tool_resps: Vec<&Resp> = responses.iter().filter(|r| r.tools > 0).collect();
     let tool_calls: u64 = responses.iter().map(|r| r.tools).sum();
     let mut s = BTreeMap::new();
-    let mut put = |k: &'static str, v: Option<f64>| {
-        if let Some(v) = v.filter(|v| v.is_finite()) {
+    let mut put = |k: &'static str, v: Option<(f64, f64)>| {
+        if let Some(v) = v.filter(|v| v.0.is_finite() && v.1 > 0.0) {
             s.insert(k, v);
         }
     };
     put(
         "tool_calls_per_tool_response",
-        ratio(tool_resps.iter().map(|r| r.tools as f64).sum(), tool_resps.len() as f64),
+        ratio(
+            tool_resps.iter().map(|r| r.tools as f64).sum(),
+            tool_resps.len() as f64,
+        ),
     );
     put("tool_error_rate", ratio(errors, results));
-    put("bash_share", ratio(responses.iter().map(|r| r.bash as f64).sum(), tool_calls as f64));
+    put(
+        "bash_share",
+        ratio(
+            responses.iter().map(|r| r.bash as f64).sum(),
+            tool_calls as f64,
+        ),
+    );
     put(
         "thinking_chars_per_block",
         ratio(thinking_chars.iter().sum(), thinking_chars.len() as f64),
     );
-    put("thinking_share", ratio(responses.iter().filter(|r| r.thinking).count() as f64, n));
+    put(
+        "thinking_share",
+        ratio(responses.iter().filter(|r| r.thinking).count() as f64, n),
+    );
     put("redacted_thinking_share", ratio(redacted, thinking_blocks));
     put("text_chars_per_block", ratio(text_chars, text_blocks));
     put("markdown_per_kchar", ratio(1000.0 * md, text_chars));
     put("apology_rate", ratio(apologies, text_blocks));
-    put("latency_ms", median(responses.iter().filter_map(|r| r.latency.map(|l| l as f64)).collect()));
+    put(
+        "latency_ms",
+        one(median(
+            responses
+                .iter()
+                .filter_map(|r| r.latency.map(|l| l as f64))
+                .collect(),
+        )),
+    );
     put(
         "ms_per_output_token",
-        median(
+        one(median(
             responses
                 .iter()
                 .filter(|r| r.last > r.first)
                 .map(|r| (r.last - r.first) as f64 / r.output as f64)
                 .collect(),
-        ),
+        )),
     );
-    put("turns", Some(turns));
-    put("turn_gap_ms", median(gaps));
+    put("turns", Some((turns, 1.0)));
+    put("turn_gap_ms", one(median(gaps)));
     put("queue_ops_per_turn", ratio(queue_ops, turns));
     put("interrupt_rate", ratio(interrupts, turns));
     put("retry_rate", ratio(retries, n));
@@ -605,7 +695,17 @@ fn corpus() -> &'static Corpus {
         let spec = dir.join("spec.json");
         std::fs::write(&spec, EFFECTS_SPEC).unwrap();
         let out: PathBuf = dir.join("sim");
-        simulate(&out, &["--sessions", "700", "--seed", "11", "--spec", spec.to_str().unwrap()]);
+        simulate(
+            &out,
+            &[
+                "--sessions",
+                "700",
+                "--seed",
+                "11",
+                "--spec",
+                spec.to_str().unwrap(),
+            ],
+        );
         let t = truth(&out);
         let mut by_arm: HashMap<String, Vec<Stats>> = HashMap::new();
         for s in t["sessions"].as_array().unwrap() {
@@ -618,13 +718,21 @@ fn corpus() -> &'static Corpus {
     })
 }
 
-/// Mean of a statistic over sessions, and the standard error of that mean.
+/// A statistic pooled over sessions (sum of numerators / sum of
+/// denominators) and its standard error, clustered by session (sessions are
+/// the independent units; responses within one are not).
 fn mean_se(sessions: &[Stats], key: &str) -> (f64, f64, usize) {
-    let v: Vec<f64> = sessions.iter().filter_map(|s| s.values.get(key).copied()).collect();
+    let v: Vec<(f64, f64)> = sessions
+        .iter()
+        .filter_map(|s| s.values.get(key).copied())
+        .collect();
+    let num: f64 = v.iter().map(|x| x.0).sum();
+    let den: f64 = v.iter().map(|x| x.1).sum();
+    let r = num / den;
     let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, (var / n).sqrt(), v.len())
+    let resid: f64 = v.iter().map(|(x, d)| (x - r * d).powi(2)).sum();
+    let se = (resid * n / (n - 1.0).max(1.0)).sqrt() / den;
+    (r, se, v.len())
 }
 
 /// The arm's mean of `key` is `factor` times the control's, within 4 standard
@@ -637,6 +745,10 @@ fn check(arm: &str, key: &str, factor: f64, slack: f64) {
     let observed = ma / mc;
     let se = ((sa / ma).powi(2) + (sc / mc).powi(2)).sqrt();
     let tolerance = 4.0 * se + slack;
+    eprintln!(
+        "{key} in arm {arm}: ratio {observed:.3}, want {factor}, tolerance {:.0}%",
+        tolerance * 100.0
+    );
     assert!(
         (observed / factor).ln().abs() < tolerance,
         "{key} in arm {arm}: ratio {observed:.3} (arm {ma:.4}, control {mc:.4}), want {factor} +- {:.0}%",
@@ -649,8 +761,14 @@ fn check_level(arm: &str, key: &str, value: f64, control: f64) {
     let c = corpus();
     let (ma, sa, _) = mean_se(&c.by_arm[arm], key);
     let (mc, _, _) = mean_se(&c.by_arm["control"], key);
-    assert!((ma - value).abs() < 4.0 * sa + 0.03, "{key} in {arm}: {ma:.3}, want {value}");
-    assert!((mc - control).abs() < 0.02, "{key} in control: {mc:.3}, want {control}");
+    assert!(
+        (ma - value).abs() < 4.0 * sa + 0.03,
+        "{key} in {arm}: {ma:.3}, want {value}"
+    );
+    assert!(
+        (mc - control).abs() < 0.02,
+        "{key} in control: {mc:.3}, want {control}"
+    );
 }
 
 #[test]
@@ -763,22 +881,44 @@ fn null_scenario_has_no_arm_and_no_regression() {
     let t = truth(&out);
     assert!(t["arms"].as_array().unwrap().is_empty());
     assert!(t["regressions"].as_array().unwrap().is_empty());
-    assert!(t["sessions"].as_array().unwrap().iter().all(|s| s["arm"].is_null()));
+    assert!(t["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["arm"].is_null()));
 }
 
 #[test]
 fn regression_scenario_hits_its_window() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sim");
-    simulate(&out, &["--sessions", "300", "--scenario", "regression", "--days", "10"]);
+    simulate(
+        &out,
+        &[
+            "--sessions",
+            "300",
+            "--scenario",
+            "regression",
+            "--days",
+            "10",
+        ],
+    );
     let t = truth(&out);
     let r = &t["regressions"][0];
     let start = r["start"].as_str().unwrap();
     assert_eq!(start, "2026-01-10T00:00:00.000Z");
-    let hit: Vec<&str> = r["sessions"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let hit: Vec<&str> = r["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
     let eligible = r["eligible_count"].as_u64().unwrap() as f64;
     let share = hit.len() as f64 / eligible;
-    assert!((share - 0.3).abs() < 4.0 * (0.21 / eligible).sqrt(), "{share}");
+    assert!(
+        (share - 0.3).abs() < 4.0 * (0.21 / eligible).sqrt(),
+        "{share}"
+    );
     for s in t["sessions"].as_array().unwrap() {
         let is_hit = hit.contains(&s["session_id"].as_str().unwrap());
         assert_eq!(is_hit, s["regressions"].as_array().unwrap().len() == 1);

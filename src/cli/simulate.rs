@@ -8,10 +8,12 @@ use super::Outcome;
 use crate::simulate::{self, scenarios, spec};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Scenarios: null (no arms, no regression), two-arms (one 10% arm inside \
+#[command(
+    after_help = "Scenarios: null (no arms, no regression), two-arms (one 10% arm inside \
 Opus), staggered (two experiments on different slices and days), regression (30% of sessions \
 degrade from mid-period). The spec format is in docs/simulate.md; --print-spec shows a \
-scenario's spec as a starting point.")]
+scenario's spec as a starting point."
+)]
 pub struct Args {
     /// Directory to write `projects/` and `truth.json` into.
     #[arg(long, value_name = "DIR", required_unless_present = "print_spec")]
@@ -48,7 +50,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read spec {}", path.display()))?;
-            spec::parse(&text).map_err(|e| anyhow::anyhow!("invalid spec {}: {e}", path.display()))?
+            spec::parse(&text)
+                .map_err(|e| anyhow::anyhow!("invalid spec {}: {e}", path.display()))?
         }
         (None, name) => {
             let name = name.as_deref().unwrap_or("two-arms");
@@ -84,7 +87,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         let truth = out.join("truth.json");
         if truth.exists() {
-            std::fs::remove_file(&truth).with_context(|| format!("cannot remove {}", truth.display()))?;
+            std::fs::remove_file(&truth)
+                .with_context(|| format!("cannot remove {}", truth.display()))?;
         }
     }
     let summary = simulate::generate(&resolved, out)?;

@@ -15,7 +15,7 @@ pub fn lognormal(rng: &mut ChaCha8Rng, median: f64, sigma: f64) -> f64 {
 
 /// Poisson count with mean `lambda` (0 when `lambda <= 0`).
 pub fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> u64 {
-    if !(lambda > 0.0) || !lambda.is_finite() {
+    if lambda.is_nan() || lambda <= 0.0 || !lambda.is_finite() {
         return 0;
     }
     if lambda < 30.0 {
@@ -74,15 +74,23 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for lambda in [0.3, 2.0, 45.0] {
             let n = 20_000;
-            let mean = (0..n).map(|_| poisson(&mut rng, lambda) as f64).sum::<f64>() / n as f64;
-            assert!((mean / lambda - 1.0).abs() < 0.05, "lambda {lambda} mean {mean}");
+            let mean = (0..n)
+                .map(|_| poisson(&mut rng, lambda) as f64)
+                .sum::<f64>()
+                / n as f64;
+            assert!(
+                (mean / lambda - 1.0).abs() < 0.05,
+                "lambda {lambda} mean {mean}"
+            );
         }
     }
 
     #[test]
     fn lognormal_median_scales() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let mut v: Vec<f64> = (0..20_001).map(|_| lognormal(&mut rng, 100.0, 1.0)).collect();
+        let mut v: Vec<f64> = (0..20_001)
+            .map(|_| lognormal(&mut rng, 100.0, 1.0))
+            .collect();
         v.sort_by(|a, b| a.total_cmp(b));
         let median = v[10_000];
         assert!((median / 100.0 - 1.0).abs() < 0.05, "{median}");

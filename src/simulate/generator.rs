@@ -26,7 +26,7 @@ use super::spec::{format_instant, Factors, TOOLS};
 use super::text;
 use super::writer::{
     AssistantBody, AssistantMessage, Block, CacheCreation, Envelope, JsonlWriter, Line,
-    ProgressBody, QueueOperation, SystemBody, Usage, UserBody, UserBlock, UserContent,
+    ProgressBody, QueueOperation, SystemBody, Usage, UserBlock, UserBody, UserContent,
 };
 
 const T_READ: usize = 0;
@@ -194,6 +194,7 @@ impl Conv {
     }
 
     /// Write an envelope line at `at` with the given parent; returns its uuid.
+    #[allow(clippy::too_many_arguments)]
     fn emit_with<B: Serialize>(
         &mut self,
         cx: &Ctx,
@@ -294,10 +295,23 @@ impl Conv {
 
 /// One planned content block of a response, before it is written.
 enum Planned {
-    Thinking { text: String, tokens: u64, signature: String },
-    Redacted { data: String, tokens: u64 },
-    Text { text: String },
-    Tool { id: String, tool: usize, input: Value },
+    Thinking {
+        text: String,
+        tokens: u64,
+        signature: String,
+    },
+    Redacted {
+        data: String,
+        tokens: u64,
+    },
+    Text {
+        text: String,
+    },
+    Tool {
+        id: String,
+        tool: usize,
+        input: Value,
+    },
 }
 
 impl Planned {
@@ -367,7 +381,9 @@ fn tool_input(cx: &Ctx, rng: &mut ChaCha8Rng, tool: usize) -> Value {
             "path": cx.cwd,
             "output_mode": if rng.gen_bool(0.6) { "files_with_matches" } else { "content" },
         }),
-        T_GLOB => json!({ "pattern": format!("**/*.{}", cx.files.first().and_then(|f| f.rsplit('.').next()).unwrap_or("rs")) }),
+        T_GLOB => {
+            json!({ "pattern": format!("**/*.{}", cx.files.first().and_then(|f| f.rsplit('.').next()).unwrap_or("rs")) })
+        }
         T_WRITE => {
             let n = lognormal(rng, 30.0, 0.9).clamp(3.0, 400.0) as usize;
             json!({ "file_path": abs_path(cx, rng), "content": code_block(rng, n) })
@@ -376,7 +392,10 @@ fn tool_input(cx: &Ctx, rng: &mut ChaCha8Rng, tool: usize) -> Value {
             let n = rng.gen_range(2..7);
             let todos: Vec<Value> = (0..n)
                 .map(|i| {
-                    let content = { let n = rng.gen_range(3..8); text::phrase(rng, n) };
+                    let content = {
+                        let n = rng.gen_range(3..8);
+                        text::phrase(rng, n)
+                    };
                     json!({
                         "content": content,
                         "status": if i == 0 { "in_progress" } else { "pending" },
@@ -388,7 +407,10 @@ fn tool_input(cx: &Ctx, rng: &mut ChaCha8Rng, tool: usize) -> Value {
         }
         _ => {
             let mut prompt = String::new();
-            { let n = rng.gen_range(150..900); text::prose(rng, &mut prompt, n) };
+            {
+                let n = rng.gen_range(150..900);
+                text::prose(rng, &mut prompt, n)
+            };
             let kind = ["Explore", "Explore", "general-purpose", "Plan"][rng.gen_range(0..4)];
             json!({
                 "description": ({ let n = rng.gen_range(3..6); text::phrase(rng, n) }),
@@ -517,7 +539,9 @@ fn plan_response(cx: &Ctx, rng: &mut ChaCha8Rng, last: bool, sidechain: bool) ->
     let p = cx.p;
     let mut blocks = Vec::with_capacity(4);
     if chance(rng, p.thinking_prob) {
-        let tokens = lognormal(rng, p.thinking_median, 0.9).round().clamp(8.0, 32_000.0) as u64;
+        let tokens = lognormal(rng, p.thinking_median, 0.9)
+            .round()
+            .clamp(8.0, 32_000.0) as u64;
         if chance(rng, p.redacted_prob) {
             blocks.push(Planned::Redacted {
                 data: text::redacted_data(rng, tokens as u32),
@@ -578,8 +602,8 @@ struct Call {
     line_uuid: String,
 }
 
-/// Write the lines of one streamed response starting `latency` ms after the
-/// current time. Returns the tool calls it made.
+/// Write the lines of one streamed response, the first one
+/// `time_to_first_response` after the current time. Returns its tool calls.
 fn write_response(
     cx: &Ctx,
     rng: &mut ChaCha8Rng,
@@ -686,11 +710,20 @@ fn write_response(
 }
 
 /// Retries before a request: `api_error` system lines with backoff.
-fn write_retries(cx: &Ctx, rng: &mut ChaCha8Rng, c: &mut Conv, attempts: u32) -> anyhow::Result<()> {
+fn write_retries(
+    cx: &Ctx,
+    rng: &mut ChaCha8Rng,
+    c: &mut Conv,
+    attempts: u32,
+) -> anyhow::Result<()> {
     for attempt in 1..=attempts {
         let backoff = 500.0 * 2f64.powi(attempt as i32 - 1) * rng.gen_range(1.0..1.25);
         let status = [529, 529, 500, 503][rng.gen_range(0..4)];
-        let kind = if status == 529 { "overloaded_error" } else { "api_error" };
+        let kind = if status == 529 {
+            "overloaded_error"
+        } else {
+            "api_error"
+        };
         let at = c.t + rng.gen_range(200..2500);
         c.system(
             cx,
@@ -722,7 +755,10 @@ fn write_api_error(cx: &Ctx, rng: &mut ChaCha8Rng, c: &mut Conv) -> anyhow::Resu
     let rate_limit = rng.gen_bool(0.3);
     let (text, error, status) = if rate_limit {
         (
-            format!("Limit reached \u{b7} resets {}pm (UTC)", rng.gen_range(1..12)),
+            format!(
+                "Limit reached \u{b7} resets {}pm (UTC)",
+                rng.gen_range(1..12)
+            ),
             "rate_limit",
             429,
         )
@@ -765,10 +801,15 @@ fn write_api_error(cx: &Ctx, rng: &mut ChaCha8Rng, c: &mut Conv) -> anyhow::Resu
 
 /// Compaction: boundary (parentUuid null, logicalParentUuid = last line) and
 /// the summary user line; context and cache reset.
-fn write_compaction(cx: &Ctx, rng: &mut ChaCha8Rng, c: &mut Conv, trigger: &'static str) -> anyhow::Result<()> {
+fn write_compaction(
+    cx: &Ctx,
+    rng: &mut ChaCha8Rng,
+    c: &mut Conv,
+    trigger: &'static str,
+) -> anyhow::Result<()> {
     let at = c.t + lognormal(rng, 40_000.0, 0.5) as i64;
     let logical = c.last_uuid.clone();
-    let boundary = c.emit_with(
+    c.emit_with(
         cx,
         rng,
         at,
@@ -785,11 +826,13 @@ fn write_compaction(cx: &Ctx, rng: &mut ChaCha8Rng, c: &mut Conv, trigger: &'sta
         },
         true,
     )?;
-    debug_assert!(!boundary.is_empty());
     let mut summary = String::from(
         "This session is being continued from a previous conversation that ran out of context. The conversation is summarized below:\n",
     );
-    { let n = rng.gen_range(1500..6000); text::prose(rng, &mut summary, n) };
+    {
+        let n = rng.gen_range(1500..6000);
+        text::prose(rng, &mut summary, n)
+    };
     let mut body = UserBody::new(UserContent::Text(&summary));
     body.is_visible_in_transcript_only = Some(true);
     body.is_compact_summary = Some(true);
@@ -809,7 +852,6 @@ struct TurnPlan {
 
 /// Generate the subagent transcript of a Task call; returns (final text,
 /// end time, tool uses, tokens) and records the file in `out`.
-#[allow(clippy::too_many_arguments)]
 fn write_sidechain(
     cx: &Ctx,
     rng: &mut ChaCha8Rng,
@@ -823,7 +865,10 @@ fn write_sidechain(
         std::fs::create_dir_all(&dir)?;
         (
             dir.join(format!("agent-{agent_id}.jsonl")),
-            format!("{}/{}/subagents/agent-{agent_id}.jsonl", cx.project_rel, cx.session_id),
+            format!(
+                "{}/{}/subagents/agent-{agent_id}.jsonl",
+                cx.project_rel, cx.session_id
+            ),
         )
     } else {
         (
@@ -836,9 +881,18 @@ fn write_sidechain(
     } else {
         cx.model
     };
-    let mut c = Conv::new(JsonlWriter::create(&path)?, start, Some(agent_id.clone()), model, rng.gen_range(9_000..14_000));
+    let mut c = Conv::new(
+        JsonlWriter::create(&path)?,
+        start,
+        Some(agent_id.clone()),
+        model,
+        rng.gen_range(9_000..14_000),
+    );
     c.slug_on = true;
-    let prompt = input.get("prompt").and_then(Value::as_str).unwrap_or("Explore the codebase");
+    let prompt = input
+        .get("prompt")
+        .and_then(Value::as_str)
+        .unwrap_or("Explore the codebase");
     c.user_text(cx, rng, start, prompt, false)?;
     let steps = lognormal(rng, 2.5, 0.8).clamp(0.0, 25.0) as usize;
     let mut tool_uses = 0u32;
@@ -925,7 +979,15 @@ fn write_tool_results(
                     parent_tool_use_id: &call.id,
                 };
                 let parent = c.last_uuid.clone();
-                c.emit_with(cx, rng, c.t + (k + 1) * 2000, parent.as_deref(), None, body, false)?;
+                c.emit_with(
+                    cx,
+                    rng,
+                    c.t + (k + 1) * 2000,
+                    parent.as_deref(),
+                    None,
+                    body,
+                    false,
+                )?;
             }
         }
         if cx.v21 && chance(rng, 0.2) {
@@ -948,7 +1010,8 @@ fn write_tool_results(
             let r = Value::String(format!("Error: {e}"));
             (e, r)
         } else if call.tool == T_TASK {
-            let (agent_id, summary, end, uses, tokens) = write_sidechain(cx, rng, c.t + 60, &call.input, out)?;
+            let (agent_id, summary, end, uses, tokens) =
+                write_sidechain(cx, rng, c.t + 60, &call.input, out)?;
             if cx.v21 {
                 for k in 0..uses.min(4) {
                     let body = ProgressBody {
@@ -1010,13 +1073,25 @@ pub fn generate(
     let p = cx.p;
     let mut out = Produced::default();
     let system_prompt_tokens = rng.gen_range(14_000..24_000);
-    let mut c = Conv::new(JsonlWriter::create(path)?, start_ms, None, cx.model, system_prompt_tokens);
+    let mut c = Conv::new(
+        JsonlWriter::create(path)?,
+        start_ms,
+        None,
+        cx.model,
+        system_prompt_tokens,
+    );
 
     if after_clear {
         let t = start_ms;
         c.user_text(cx, rng, t, "Caveat: The messages below were generated by the user while running local commands. DO NOT respond to these messages or otherwise consider them in your response unless the user explicitly asks you to.", true)?;
         c.user_text(cx, rng, t, "<command-name>/clear</command-name>\n            <command-message>clear</command-message>\n            <command-args></command-args>", false)?;
-        c.user_text(cx, rng, t + 8, "<local-command-stdout></local-command-stdout>", false)?;
+        c.user_text(
+            cx,
+            rng,
+            t + 8,
+            "<local-command-stdout></local-command-stdout>",
+            false,
+        )?;
         c.t += lognormal(rng, 8000.0, 0.8) as i64;
     } else if cx.headless {
         c.queue_op(cx, start_ms, "dequeue", None)?;
@@ -1026,7 +1101,9 @@ pub fn generate(
     let turns = if cx.headless {
         1 + poisson(rng, 0.3) as u32
     } else {
-        lognormal(rng, p.turns_median, 0.9).round().clamp(1.0, 300.0) as u32
+        lognormal(rng, p.turns_median, 0.9)
+            .round()
+            .clamp(1.0, 300.0) as u32
     };
     let thinking_meta = json!({ "level": "high", "disabled": false, "triggers": [] });
     let empty_todos = json!([]);
@@ -1054,8 +1131,16 @@ pub fn generate(
         let prompt = match queued.take() {
             Some(q) => q,
             None => {
-                let f = cx.files.first().map(String::as_str).unwrap_or("src/main.rs");
-                let file = cx.files.get(rng.gen_range(0..cx.files.len().max(1))).map(String::as_str).unwrap_or(f);
+                let f = cx
+                    .files
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("src/main.rs");
+                let file = cx
+                    .files
+                    .get(rng.gen_range(0..cx.files.len().max(1)))
+                    .map(String::as_str)
+                    .unwrap_or(f);
                 text::prompt(rng, file)
             }
         };
@@ -1134,9 +1219,8 @@ pub fn generate(
         }
         if !completed {
             // An interrupted or failed turn loses its queued prompt.
-            if let Some(q) = queued.take() {
+            if queued.take().is_some() {
                 c.queue_op(cx, c.t + 50, "remove", None)?;
-                drop(q);
             }
         } else if cx.v21 {
             let at = c.t + rng.gen_range(5..60);

@@ -57,7 +57,13 @@ pub struct Summary {
 
 /// Pick the arm for a session: eligible arms (in spec order) split [0, 1)
 /// by prevalence; `u` past their sum means control.
-fn choose_arm(r: &Resolved, model: &str, version: &str, start_ms: i64, u: f64) -> (Option<usize>, Vec<usize>) {
+fn choose_arm(
+    r: &Resolved,
+    model: &str,
+    version: &str,
+    start_ms: i64,
+    u: f64,
+) -> (Option<usize>, Vec<usize>) {
     let mut cumulative = 0.0;
     let mut chosen = None;
     let mut eligible = Vec::new();
@@ -195,7 +201,8 @@ pub fn generate(r: &Resolved, out: &Path) -> anyhow::Result<Summary> {
     let plan = plan::plan(r);
     for project in &plan.projects {
         let dir = out.join("projects").join(&project.dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let per_process: Vec<Vec<SessionTruth>> = plan
         .processes
@@ -217,7 +224,10 @@ pub fn generate(r: &Resolved, out: &Path) -> anyhow::Result<Summary> {
             until: a.until_ms.map(format_instant),
             effects: a.effects.clone(),
             session_count: sessions.iter().filter(|s| s.arm_index == Some(i)).count(),
-            eligible_count: sessions.iter().filter(|s| s.eligible_arms.contains(&i)).count(),
+            eligible_count: sessions
+                .iter()
+                .filter(|s| s.eligible_arms.contains(&i))
+                .count(),
         })
         .collect();
     let regressions = r
@@ -233,7 +243,11 @@ pub fn generate(r: &Resolved, out: &Path) -> anyhow::Result<Summary> {
             effects: g.effects.clone(),
             eligible_count: sessions
                 .iter()
-                .filter(|s| s.eligible_regressions.iter().any(|&i| r.regressions[i].name == g.name))
+                .filter(|s| {
+                    s.eligible_regressions
+                        .iter()
+                        .any(|&i| r.regressions[i].name == g.name)
+                })
                 .count(),
             sessions: sessions
                 .iter()
@@ -242,7 +256,12 @@ pub fn generate(r: &Resolved, out: &Path) -> anyhow::Result<Summary> {
                 .collect(),
         })
         .collect();
-    let files = sessions.len() + sessions.iter().map(|s| s.sidechain_files.len()).sum::<usize>() + 1;
+    let files = sessions.len()
+        + sessions
+            .iter()
+            .map(|s| s.sidechain_files.len())
+            .sum::<usize>()
+        + 1;
     let lines = sessions.iter().map(|s| s.lines).sum();
     let mut bytes: u64 = sessions.iter().map(|s| s.bytes).sum();
     let truth = Truth {

@@ -77,11 +77,23 @@ pub struct Plan {
 }
 
 const PROJECT_NAMES: &[&str] = &[
-    "api-server", "web-app", "data-pipeline", "cc-tools", "infra", "billing-service", "docs-site",
-    "mobile-client", "ml-experiments", "cli", "auth-gateway", "search-indexer",
+    "api-server",
+    "web-app",
+    "data-pipeline",
+    "cc-tools",
+    "infra",
+    "billing-service",
+    "docs-site",
+    "mobile-client",
+    "ml-experiments",
+    "cli",
+    "auth-gateway",
+    "search-indexer",
 ];
 const USERS: &[&str] = &["alex", "sam", "jordan", "kim"];
-const DIRS: &[&str] = &["src", "src/api", "src/core", "src/util", "tests", "lib", "scripts", "src/db"];
+const DIRS: &[&str] = &[
+    "src", "src/api", "src/core", "src/util", "tests", "lib", "scripts", "src/db",
+];
 const EXTS: &[&str] = &["rs", "ts", "py", "go"];
 
 /// The folder name Claude Code uses for a cwd: non-alphanumerics become `-`.

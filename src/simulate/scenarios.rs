@@ -26,8 +26,10 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
     };
     match name {
         "null" => {
-            spec.description =
-                Some("No arms and no regression: every difference is noise (the false-alarm test).".into());
+            spec.description = Some(
+                "No arms and no regression: every difference is noise (the false-alarm test)."
+                    .into(),
+            );
         }
         "two-arms" => {
             spec.description = Some(

@@ -166,8 +166,8 @@ pub struct Regression {
 
 /// Effects on the generator's distributions. Unset means "no change".
 ///
-/// Multipliers scale a base rate or the median of a distribution (must be
-/// > 0); fractions are probabilities in [0, 1]. The doc of each field names
+/// Multipliers scale a base rate or the median of a distribution and must be
+/// positive; fractions are probabilities in [0, 1]. The doc of each field names
 /// the per-session features it is meant to move.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -639,7 +639,10 @@ fn check_versions(
 ) -> Result<(), SpecError> {
     if let Some(list) = wanted {
         if list.is_empty() {
-            return Err(err(path, "must not be empty (omit it to mean all versions)"));
+            return Err(err(
+                path,
+                "must not be empty (omit it to mean all versions)",
+            ));
         }
         for (i, p) in list.iter().enumerate() {
             if !versions
@@ -677,7 +680,10 @@ impl Spec {
         if days == 0 || days > 3650 {
             return Err(err("days", "must be between 1 and 3650"));
         }
-        let start_ms = check_instant("start".into(), spec.start.as_deref().unwrap_or(DEFAULT_START))?;
+        let start_ms = check_instant(
+            "start".into(),
+            spec.start.as_deref().unwrap_or(DEFAULT_START),
+        )?;
         let end_ms = start_ms + i64::from(days) * DAY_MS;
         let projects = spec.projects.unwrap_or(8);
         if projects == 0 || projects > 10_000 {
@@ -699,7 +705,10 @@ impl Spec {
                 return Err(err(format!("models[{i}].model"), "must not be empty"));
             }
             if !seen.insert(m.model.clone()) {
-                return Err(err(format!("models[{i}].model"), format!("duplicate model `{}`", m.model)));
+                return Err(err(
+                    format!("models[{i}].model"),
+                    format!("duplicate model `{}`", m.model),
+                ));
             }
             if !m.weight.is_finite() || m.weight <= 0.0 {
                 return Err(err(format!("models[{i}].weight"), "must be > 0"));
@@ -761,13 +770,19 @@ impl Spec {
             if from_ms.is_some_and(|f| f >= end_ms) {
                 return Err(err(
                     format!("{p}.from"),
-                    format!("is after the simulated period (which ends {})", format_instant(end_ms)),
+                    format!(
+                        "is after the simulated period (which ends {})",
+                        format_instant(end_ms)
+                    ),
                 ));
             }
             if until_ms.is_some_and(|u| u <= start_ms) {
                 return Err(err(
                     format!("{p}.until"),
-                    format!("is before the simulated period (which starts {})", format_instant(start_ms)),
+                    format!(
+                        "is before the simulated period (which starts {})",
+                        format_instant(start_ms)
+                    ),
                 ));
             }
             a.effects.validate(&format!("{p}.effects"))?;
@@ -797,19 +812,25 @@ impl Spec {
                 Some(s) => check_instant(format!("{p}.end"), s)?,
                 None => end_ms,
             };
-            if re <= rs {
-                return Err(err(format!("{p}.end"), "must be after `start`"));
-            }
             if rs >= end_ms {
                 return Err(err(
                     format!("{p}.start"),
-                    format!("is after the simulated period (which ends {})", format_instant(end_ms)),
+                    format!(
+                        "is after the simulated period (which ends {})",
+                        format_instant(end_ms)
+                    ),
                 ));
+            }
+            if re <= rs {
+                return Err(err(format!("{p}.end"), "must be after `start`"));
             }
             if re <= start_ms {
                 return Err(err(
                     format!("{p}.end"),
-                    format!("is before the simulated period (which starts {})", format_instant(start_ms)),
+                    format!(
+                        "is before the simulated period (which starts {})",
+                        format_instant(start_ms)
+                    ),
                 ));
             }
             if r.effects.is_empty() {
@@ -918,7 +939,10 @@ mod tests {
             r#"{"arms":[{"name":"a","prevalence":0.1},{"name":"b","prevalence":0.1,"effects":{"tool_error_rate":0}}]}"#,
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "arms[1].effects.tool_error_rate: must be > 0");
+        assert_eq!(
+            e.to_string(),
+            "arms[1].effects.tool_error_rate: must be > 0"
+        );
     }
 
     #[test]
@@ -942,9 +966,11 @@ mod tests {
         assert_eq!(e.path, "regressions[0].end");
         let e = resolve(r#"{"regressions":[{"name":"r","start":"2027-01-10","fraction":0.3,"effects":{"turns":2}}]}"#).unwrap_err();
         assert_eq!(e.path, "regressions[0].start");
-        let e = resolve(r#"{"arms":[{"name":"r","prevalence":0.1,"from":"yesterday"}]}"#).unwrap_err();
+        let e =
+            resolve(r#"{"arms":[{"name":"r","prevalence":0.1,"from":"yesterday"}]}"#).unwrap_err();
         assert_eq!(e.path, "arms[0].from");
-        let e = resolve(r#"{"arms":[{"name":"r","prevalence":0.1,"models":["gpt"]}]}"#).unwrap_err();
+        let e =
+            resolve(r#"{"arms":[{"name":"r","prevalence":0.1,"models":["gpt"]}]}"#).unwrap_err();
         assert_eq!(e.path, "arms[0].models[0]");
     }
 

@@ -11,46 +11,274 @@ use rand_chacha::ChaCha8Rng;
 use super::dist;
 
 const WORDS: &[&str] = &[
-    "the", "the", "the", "a", "a", "to", "to", "of", "of", "and", "and", "in", "in", "is", "is", "it",
-    "that", "this", "for", "for", "with", "on", "we", "I", "should", "can", "will", "now", "then",
-    "function", "module", "test", "tests", "file", "config", "error", "handler", "request", "response",
-    "parser", "value", "type", "field", "struct", "method", "call", "return", "result", "option",
-    "string", "buffer", "index", "query", "database", "schema", "migration", "cache", "token",
-    "session", "user", "input", "output", "path", "directory", "import", "export", "build", "check",
-    "update", "change", "fix", "bug", "issue", "case", "edge", "logic", "loop", "branch", "commit",
-    "version", "dependency", "package", "interface", "component", "state", "props", "hook", "route",
-    "endpoint", "client", "server", "timeout", "retry", "stream", "event", "queue", "worker", "thread",
-    "lock", "async", "await", "closure", "iterator", "vector", "map", "key", "entry", "line", "column",
-    "offset", "length", "count", "limit", "default", "format", "log", "warning", "message", "output",
-    "compile", "lint", "coverage", "snapshot", "fixture", "mock", "assert", "expected", "actual",
-    "current", "existing", "new", "missing", "unused", "nested", "correct", "simple", "small", "clear",
-    "first", "next", "last", "both", "each", "all", "some", "only", "also", "still", "here", "there",
-    "because", "so", "but", "if", "when", "after", "before", "instead", "already", "probably", "need",
-    "look", "read", "see", "run", "add", "remove", "rename", "move", "keep", "make", "use", "handle",
+    "the",
+    "the",
+    "the",
+    "a",
+    "a",
+    "to",
+    "to",
+    "of",
+    "of",
+    "and",
+    "and",
+    "in",
+    "in",
+    "is",
+    "is",
+    "it",
+    "that",
+    "this",
+    "for",
+    "for",
+    "with",
+    "on",
+    "we",
+    "I",
+    "should",
+    "can",
+    "will",
+    "now",
+    "then",
+    "function",
+    "module",
+    "test",
+    "tests",
+    "file",
+    "config",
+    "error",
+    "handler",
+    "request",
+    "response",
+    "parser",
+    "value",
+    "type",
+    "field",
+    "struct",
+    "method",
+    "call",
+    "return",
+    "result",
+    "option",
+    "string",
+    "buffer",
+    "index",
+    "query",
+    "database",
+    "schema",
+    "migration",
+    "cache",
+    "token",
+    "session",
+    "user",
+    "input",
+    "output",
+    "path",
+    "directory",
+    "import",
+    "export",
+    "build",
+    "check",
+    "update",
+    "change",
+    "fix",
+    "bug",
+    "issue",
+    "case",
+    "edge",
+    "logic",
+    "loop",
+    "branch",
+    "commit",
+    "version",
+    "dependency",
+    "package",
+    "interface",
+    "component",
+    "state",
+    "props",
+    "hook",
+    "route",
+    "endpoint",
+    "client",
+    "server",
+    "timeout",
+    "retry",
+    "stream",
+    "event",
+    "queue",
+    "worker",
+    "thread",
+    "lock",
+    "async",
+    "await",
+    "closure",
+    "iterator",
+    "vector",
+    "map",
+    "key",
+    "entry",
+    "line",
+    "column",
+    "offset",
+    "length",
+    "count",
+    "limit",
+    "default",
+    "format",
+    "log",
+    "warning",
+    "message",
+    "output",
+    "compile",
+    "lint",
+    "coverage",
+    "snapshot",
+    "fixture",
+    "mock",
+    "assert",
+    "expected",
+    "actual",
+    "current",
+    "existing",
+    "new",
+    "missing",
+    "unused",
+    "nested",
+    "correct",
+    "simple",
+    "small",
+    "clear",
+    "first",
+    "next",
+    "last",
+    "both",
+    "each",
+    "all",
+    "some",
+    "only",
+    "also",
+    "still",
+    "here",
+    "there",
+    "because",
+    "so",
+    "but",
+    "if",
+    "when",
+    "after",
+    "before",
+    "instead",
+    "already",
+    "probably",
+    "need",
+    "look",
+    "read",
+    "see",
+    "run",
+    "add",
+    "remove",
+    "rename",
+    "move",
+    "keep",
+    "make",
+    "use",
+    "handle",
 ];
 
 const ADJECTIVES: &[&str] = &[
-    "idempotent", "luminous", "giggly", "delegated", "quiet", "brave", "cosmic", "gentle", "swift",
-    "humble", "jolly", "mellow", "nimble", "polished", "radiant", "sleepy", "tidy", "vivid", "witty",
-    "zesty", "curious", "dapper", "eager", "fuzzy",
+    "idempotent",
+    "luminous",
+    "giggly",
+    "delegated",
+    "quiet",
+    "brave",
+    "cosmic",
+    "gentle",
+    "swift",
+    "humble",
+    "jolly",
+    "mellow",
+    "nimble",
+    "polished",
+    "radiant",
+    "sleepy",
+    "tidy",
+    "vivid",
+    "witty",
+    "zesty",
+    "curious",
+    "dapper",
+    "eager",
+    "fuzzy",
 ];
 const GERUNDS: &[&str] = &[
-    "sprouting", "weaving", "greeting", "marinating", "dancing", "humming", "juggling", "knitting",
-    "painting", "roaming", "sailing", "tinkering", "wandering", "baking", "climbing", "drifting",
+    "sprouting",
+    "weaving",
+    "greeting",
+    "marinating",
+    "dancing",
+    "humming",
+    "juggling",
+    "knitting",
+    "painting",
+    "roaming",
+    "sailing",
+    "tinkering",
+    "wandering",
+    "baking",
+    "climbing",
+    "drifting",
 ];
 const NOUNS: &[&str] = &[
-    "ocean", "kitten", "moler", "toast", "harbor", "meadow", "lantern", "otter", "pebble", "quokka",
-    "river", "summit", "teapot", "walrus", "falcon", "garden", "island", "jigsaw", "koala", "nebula",
+    "ocean", "kitten", "moler", "toast", "harbor", "meadow", "lantern", "otter", "pebble",
+    "quokka", "river", "summit", "teapot", "walrus", "falcon", "garden", "island", "jigsaw",
+    "koala", "nebula",
 ];
 
 const IDENTS: &[&str] = &[
-    "config", "parse_line", "session", "handler", "request", "items", "total", "cache", "index",
-    "buffer", "result", "user_id", "payload", "options", "state", "client", "timeout", "retries",
-    "path", "entries", "writer", "reader", "token", "count", "limit", "offset", "events", "store",
+    "config",
+    "parse_line",
+    "session",
+    "handler",
+    "request",
+    "items",
+    "total",
+    "cache",
+    "index",
+    "buffer",
+    "result",
+    "user_id",
+    "payload",
+    "options",
+    "state",
+    "client",
+    "timeout",
+    "retries",
+    "path",
+    "entries",
+    "writer",
+    "reader",
+    "token",
+    "count",
+    "limit",
+    "offset",
+    "events",
+    "store",
 ];
 const TYPES: &[&str] = &[
-    "String", "u64", "usize", "bool", "Vec<Entry>", "Option<&str>", "Result<()>", "HashMap<String, u32>",
-    "Config", "Session", "i64", "Path",
+    "String",
+    "u64",
+    "usize",
+    "bool",
+    "Vec<Entry>",
+    "Option<&str>",
+    "Result<()>",
+    "HashMap<String, u32>",
+    "Config",
+    "Session",
+    "i64",
+    "Path",
 ];
 
 const APOLOGIES: &[&str] = &[
@@ -194,7 +422,9 @@ pub fn prose(rng: &mut ChaCha8Rng, out: &mut String, chars: usize) {
             }
         }
         let before = out.len();
-        let words = rng.gen_range(5..18).min(target.saturating_sub(out.len()) / 5 + 2);
+        let words = rng
+            .gen_range(5..18)
+            .min(target.saturating_sub(out.len()) / 5 + 2);
         sentence(rng, out, words);
         para += out.len() - before;
     }
@@ -223,7 +453,10 @@ fn markdown_element(rng: &mut ChaCha8Rng, out: &mut String) {
             let h = pick(rng, HEADINGS);
             out.push_str(h);
             let mut title = String::new();
-            { let n = rng.gen_range(2..5); sentence(rng, &mut title, n) };
+            {
+                let n = rng.gen_range(2..5);
+                sentence(rng, &mut title, n)
+            };
             title.pop();
             out.push_str(&title);
             if h == "**" {
@@ -234,7 +467,10 @@ fn markdown_element(rng: &mut ChaCha8Rng, out: &mut String) {
         3..=7 => {
             out.push_str("- ");
             let mut item = String::new();
-            { let n = rng.gen_range(3..8); sentence(rng, &mut item, n) };
+            {
+                let n = rng.gen_range(3..8);
+                sentence(rng, &mut item, n)
+            };
             out.push_str(&item);
             out.push('\n');
         }
@@ -255,7 +491,12 @@ fn markdown_element(rng: &mut ChaCha8Rng, out: &mut String) {
 /// elements per 1,000 characters on average (the elements replace prose, so
 /// the length does not depend on the density), optionally opening with an
 /// apology phrase.
-pub fn response_text(rng: &mut ChaCha8Rng, chars: usize, md_per_kchar: f64, apology: bool) -> String {
+pub fn response_text(
+    rng: &mut ChaCha8Rng,
+    chars: usize,
+    md_per_kchar: f64,
+    apology: bool,
+) -> String {
     let mut out = String::with_capacity(chars + 64);
     if apology {
         out.push_str(pick(rng, APOLOGIES));
@@ -345,7 +586,10 @@ pub fn code_line(rng: &mut ChaCha8Rng, out: &mut String) {
         4 => {
             out.push_str("// ");
             let mut c = String::new();
-            { let n = rng.gen_range(4..10); sentence(rng, &mut c, n) };
+            {
+                let n = rng.gen_range(4..10);
+                sentence(rng, &mut c, n)
+            };
             out.push_str(&c);
         }
         5 => {
@@ -430,7 +674,10 @@ pub fn prompt(rng: &mut ChaCha8Rng, file: &str) -> String {
     let mut s = t.replace("{f}", file).replace("{w}", pick(rng, IDENTS));
     if rng.gen_ratio(1, 4) {
         s.push(' ');
-        { let n = rng.gen_range(40..300); prose(rng, &mut s, n) };
+        {
+            let n = rng.gen_range(40..300);
+            prose(rng, &mut s, n)
+        };
     }
     s
 }
@@ -471,7 +718,11 @@ mod tests {
         for target in [50usize, 400, 3000] {
             let t = response_text(&mut rng, target, 4.0, false);
             let ratio = t.len() as f64 / target as f64;
-            assert!((0.6..1.6).contains(&ratio), "target {target} got {}", t.len());
+            assert!(
+                (0.6..1.6).contains(&ratio),
+                "target {target} got {}",
+                t.len()
+            );
         }
         let t = response_text(&mut rng, 800, 0.0, true);
         assert!(!t.contains("```") && !t.contains("\n- "));

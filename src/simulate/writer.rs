@@ -92,7 +92,10 @@ pub struct UserBody<'a> {
     pub todos: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_use_result: Option<&'a Value>,
-    #[serde(rename = "sourceToolAssistantUUID", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceToolAssistantUUID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_tool_assistant_uuid: Option<&'a str>,
 }
 
@@ -119,10 +122,21 @@ impl<'a> UserBody<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block<'a> {
-    Thinking { thinking: &'a str, signature: &'a str },
-    RedactedThinking { data: &'a str },
-    Text { text: &'a str },
-    ToolUse { id: &'a str, name: &'a str, input: &'a Value },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a Value,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
