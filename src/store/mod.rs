@@ -44,17 +44,22 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
 }
 
+/// `(name, sql)` of `migrations/<name>.sql`, embedded at build time.
+macro_rules! migration {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../migrations/", $name, ".sql")),
+        )
+    };
+}
+
 /// Embedded migrations, in order. Append only.
 const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_init", include_str!("../../migrations/0001_init.sql")),
-    (
-        "0002_features",
-        include_str!("../../migrations/0002_features.sql"),
-    ),
-    (
-        "0003_baselines",
-        include_str!("../../migrations/0003_baselines.sql"),
-    ),
+    migration!("0001_init"),
+    migration!("0002_features"),
+    migration!("0003_baselines"),
+    migration!("0004_arms"),
 ];
 
 /// An open database.
