@@ -11,10 +11,13 @@ CREATE TABLE baselines (
     catalog_version INTEGER NOT NULL
 );
 
+-- Values are kept per stratum (the sessions' main model), so the audit can
+-- compare like with like when the model mix changes.
 CREATE TABLE baseline_features (
     baseline    TEXT NOT NULL REFERENCES baselines(name) ON DELETE CASCADE,
+    stratum     TEXT NOT NULL,          -- main model of the sessions
     feature     TEXT NOT NULL,
     nulls       INTEGER NOT NULL,       -- sessions where the feature was NULL
     values_json TEXT NOT NULL,          -- sorted non-NULL values
-    PRIMARY KEY (baseline, feature)
+    PRIMARY KEY (baseline, stratum, feature)
 ) WITHOUT ROWID;

@@ -8,9 +8,8 @@ use serde::Serialize;
 use super::features::format_value;
 use super::sessions::FilterArgs;
 use super::{GlobalArgs, Outcome};
-use crate::analysis::audit::{audit, AuditParams, AuditResult, Status};
+use crate::analysis::audit::{audit, AuditParams, AuditResult, Status, WindowSession};
 use crate::features::compute::{load_matrix, refresh};
-use crate::features::CATALOG;
 use crate::report::{write_json, Tabular};
 use crate::store::baselines;
 use crate::store::query::sessions;
@@ -103,17 +102,17 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     } else {
         load_matrix(&store.conn, &ids)?
     };
-    let window: Vec<(String, Vec<Option<f64>>)> = matrix.into_iter().collect();
-    let baseline_values: Vec<Vec<f64>> = CATALOG
+    let window: Vec<WindowSession> = chosen
         .iter()
-        .map(|def| {
-            baseline
-                .features
-                .get(def.name)
-                .map(|f| f.values.clone())
-                .unwrap_or_default()
+        .filter_map(|s| {
+            Some(WindowSession {
+                session_id: s.session_id.clone(),
+                stratum: baselines::stratum(s.main_model.as_deref()),
+                values: matrix.get(&s.session_id)?.clone(),
+            })
         })
         .collect();
+    let baseline_values = baseline.audit_values();
     let params = AuditParams {
         fdr: args.fdr,
         min_effect: args.min_effect,

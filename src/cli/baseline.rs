@@ -11,7 +11,7 @@ use super::{GlobalArgs, Outcome};
 use crate::features::compute::{load_matrix, refresh};
 use crate::features::{CATALOG, CATALOG_VERSION};
 use crate::report::{thousands, write_json, Tabular};
-use crate::store::baselines::{self, Baseline, FeatureValues, FILE_FORMAT_VERSION};
+use crate::store::baselines::{self, Baseline, FILE_FORMAT_VERSION};
 use crate::store::query::sessions;
 use crate::store::Store;
 
@@ -82,13 +82,13 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
             }
             let ids: Vec<String> = chosen.iter().map(|s| s.session_id.clone()).collect();
             let matrix = load_matrix(&store.conn, &ids)?;
-            let mut features = BTreeMap::new();
-            for (i, def) in CATALOG.iter().enumerate() {
-                let mut values: Vec<f64> = matrix.values().filter_map(|v| v[i]).collect();
-                values.sort_by(f64::total_cmp);
-                let nulls = (matrix.len() - values.len()) as u64;
-                features.insert(def.name.to_owned(), FeatureValues { values, nulls });
-            }
+            let strata = Baseline::strata_from(chosen.iter().filter_map(|s| {
+                let values = matrix.get(&s.session_id)?;
+                Some((
+                    baselines::stratum(s.main_model.as_deref()),
+                    values.as_slice(),
+                ))
+            }));
             let mut described = BTreeMap::new();
             for (key, value) in [
                 ("since", &filter.since),
@@ -113,7 +113,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
                     .min(),
                 last_timestamp: chosen.iter().filter_map(|s| s.last_timestamp.clone()).max(),
                 catalog_version: CATALOG_VERSION,
-                features,
+                strata,
             };
             replace_or_refuse(&store, &name, force)?;
             baselines::save(&mut store.conn, &baseline)?;
@@ -172,15 +172,13 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
                 )?;
                 let mut table = Tabular::new(["feature", "sessions", "p25", "median", "p75"]);
                 for def in CATALOG {
-                    let Some(f) = baseline.features.get(def.name) else {
-                        continue;
-                    };
-                    let q = |p| crate::analysis::stats::robust::quantile_sorted(&f.values, p);
+                    let values = baseline.pooled(def.name);
+                    let q = |p| crate::analysis::stats::robust::quantile_sorted(&values, p);
                     let show =
                         |v: Option<f64>| v.map(super::features::format_value).unwrap_or_default();
                     table.push(vec![
                         def.name.into(),
-                        f.values.len().to_string(),
+                        values.len().to_string(),
                         show(q(0.25)),
                         show(q(0.5)),
                         show(q(0.75)),
@@ -223,8 +221,9 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
                 );
             }
             if baseline
-                .features
+                .strata
                 .values()
+                .flat_map(|features| features.values())
                 .flat_map(|f| &f.values)
                 .any(|v| !v.is_finite())
             {
@@ -239,8 +238,12 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
             if let Some(name) = rename {
                 baseline.name = name;
             }
-            for values in baseline.features.values_mut() {
-                values.values.sort_by(f64::total_cmp);
+            for f in baseline
+                .strata
+                .values_mut()
+                .flat_map(|features| features.values_mut())
+            {
+                f.values.sort_by(f64::total_cmp);
             }
             replace_or_refuse(&store, &baseline.name, force)?;
             baselines::save(&mut store.conn, &baseline)?;

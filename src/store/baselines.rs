@@ -24,7 +24,8 @@ pub struct Baseline {
     pub first_timestamp: Option<String>,
     pub last_timestamp: Option<String>,
     pub catalog_version: i64,
-    pub features: BTreeMap<String, FeatureValues>,
+    /// Per stratum (the sessions' main model), per feature: the values.
+    pub strata: BTreeMap<String, BTreeMap<String, FeatureValues>>,
 }
 
 /// One feature's values over the baseline's sessions.
@@ -35,6 +36,72 @@ pub struct FeatureValues {
     pub values: Vec<f64>,
     /// Sessions where it was NULL.
     pub nulls: u64,
+}
+
+/// The stratum a session is audited in: its main model.
+pub fn stratum(main_model: Option<&str>) -> String {
+    main_model.unwrap_or("(no model)").to_owned()
+}
+
+impl Baseline {
+    /// Per-stratum values from sessions' (stratum, catalog-ordered feature values).
+    pub fn strata_from<'a>(
+        sessions: impl IntoIterator<Item = (String, &'a [Option<f64>])>,
+    ) -> BTreeMap<String, BTreeMap<String, FeatureValues>> {
+        let mut strata: BTreeMap<String, BTreeMap<String, FeatureValues>> = BTreeMap::new();
+        for (stratum, values) in sessions {
+            let features = strata.entry(stratum).or_default();
+            for (def, value) in crate::features::CATALOG.iter().zip(values) {
+                let entry = features
+                    .entry(def.name.to_owned())
+                    .or_insert(FeatureValues {
+                        values: Vec::new(),
+                        nulls: 0,
+                    });
+                match value {
+                    Some(v) if v.is_finite() => entry.values.push(*v),
+                    _ => entry.nulls += 1,
+                }
+            }
+        }
+        for features in strata.values_mut() {
+            for f in features.values_mut() {
+                f.values.sort_by(f64::total_cmp);
+            }
+        }
+        strata
+    }
+
+    /// The values of one feature over every stratum, sorted.
+    pub fn pooled(&self, feature: &str) -> Vec<f64> {
+        let mut values: Vec<f64> = self
+            .strata
+            .values()
+            .filter_map(|features| features.get(feature))
+            .flat_map(|f| f.values.iter().copied())
+            .collect();
+        values.sort_by(f64::total_cmp);
+        values
+    }
+
+    /// Stratum -> catalog-ordered columns, as the audit takes them.
+    pub fn audit_values(&self) -> crate::analysis::audit::BaselineValues {
+        self.strata
+            .iter()
+            .map(|(stratum, features)| {
+                let columns = crate::features::CATALOG
+                    .iter()
+                    .map(|def| {
+                        features
+                            .get(def.name)
+                            .map(|f| f.values.clone())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                (stratum.clone(), columns)
+            })
+            .collect()
+    }
 }
 
 /// Short description for `baseline list`.
@@ -73,10 +140,18 @@ pub fn save(conn: &mut Connection, baseline: &Baseline) -> Result<(), StoreError
         ],
     )?;
     {
-        let mut insert = tx.prepare("INSERT INTO baseline_features VALUES (?1, ?2, ?3, ?4)")?;
-        for (feature, values) in &baseline.features {
-            let json = serde_json::to_string(&values.values).expect("finite floats serialise");
-            insert.execute(params![baseline.name, feature, values.nulls as i64, json])?;
+        let mut insert = tx.prepare("INSERT INTO baseline_features VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        for (stratum, features) in &baseline.strata {
+            for (feature, values) in features {
+                let json = serde_json::to_string(&values.values).expect("finite floats serialise");
+                insert.execute(params![
+                    baseline.name,
+                    stratum,
+                    feature,
+                    values.nulls as i64,
+                    json
+                ])?;
+            }
         }
     }
     tx.commit()?;
@@ -117,17 +192,18 @@ pub fn load(conn: &Connection, name: &str) -> Result<Option<Baseline>, StoreErro
     let Some((created, selection, sessions, first, last, catalog_version)) = head else {
         return Ok(None);
     };
-    let mut features = BTreeMap::new();
-    let mut stmt = conn
-        .prepare("SELECT feature, nulls, values_json FROM baseline_features WHERE baseline = ?1")?;
+    let mut strata: BTreeMap<String, BTreeMap<String, FeatureValues>> = BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT stratum, feature, nulls, values_json FROM baseline_features WHERE baseline = ?1",
+    )?;
     let mut rows = stmt.query([name])?;
     while let Some(r) = rows.next()? {
-        let values: Vec<f64> = serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default();
-        features.insert(
-            r.get::<_, String>(0)?,
+        let values: Vec<f64> = serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default();
+        strata.entry(r.get(0)?).or_default().insert(
+            r.get::<_, String>(1)?,
             FeatureValues {
                 values,
-                nulls: r.get::<_, i64>(1)? as u64,
+                nulls: r.get::<_, i64>(2)? as u64,
             },
         );
     }
@@ -140,7 +216,7 @@ pub fn load(conn: &Connection, name: &str) -> Result<Option<Baseline>, StoreErro
         first_timestamp: ts(first),
         last_timestamp: ts(last),
         catalog_version,
-        features,
+        strata,
     }))
 }
 
