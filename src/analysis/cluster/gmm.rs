@@ -21,7 +21,9 @@ use super::Covariance;
 
 /// Ridge added to every variance (data are on a unit scale).
 const REG: f64 = 1e-3;
-const MAX_ITER: usize = 200;
+const MAX_ITER: usize = 100;
+/// EM iterations per start before the best start is run to convergence.
+const SHORT_ITER: usize = 10;
 /// k-means initialisations per k > 1 (besides the skew split).
 const N_INIT: usize = 2;
 /// Rows used to find a skewed direction.
@@ -131,22 +133,30 @@ pub(crate) fn fit(x: &Mat, k: usize, cov: Covariance, seed: u64) -> Option<Fit> 
     let starts = if k == 1 { 1 } else { N_INIT };
     let mut inits: Vec<Vec<usize>> = Vec::new();
     if k > 1 {
+        let mut cache = DirCache::new();
         for cut in [None, Some(0.9), Some(0.8), Some(0.95)] {
-            inits.extend(skew_split_labels(&init_space, k, cut));
+            inits.extend(skew_split_labels(&init_space, k, cut, &mut cache));
         }
     }
     for s in 0..starts {
         inits.extend(kmeans_labels(&init_space, k, seed.wrapping_add(s as u64), 1).map(|r| r.0));
     }
+    // Short EM from every start, then the best one to convergence
+    // (Biernacki, Celeux & Govaert 2003).
     let mut best: Option<(Gmm, f64)> = None;
     for labels in inits {
-        if let Some((m, ll)) = em(x, &labels, k, em_cov, &xtx) {
+        let Some(m0) = from_labels(x, &labels, k, em_cov, &xtx) else {
+            continue;
+        };
+        let short = if k == 1 { MAX_ITER } else { SHORT_ITER };
+        if let Some((m, ll)) = em(x, m0, &xtx, short) {
             if best.as_ref().is_none_or(|b| ll > b.1) {
                 best = Some((m, ll));
             }
         }
     }
-    let (mut model, ll) = best?;
+    let (model, _) = best?;
+    let (mut model, ll) = em(x, model, &xtx, MAX_ITER)?;
     // A Full k = 1 fit is the tied one; keep its whitened form for speed.
     model.cov = if cov == Covariance::Full {
         Covariance::Tied
@@ -162,7 +172,12 @@ pub(crate) fn fit(x: &Mat, k: usize, cov: Covariance, seed: u64) -> Option<Fit> 
 /// data (null directions are close to symmetric), so we repeatedly take the
 /// group whose most skewed direction (tensor power iteration on the third
 /// moment, w <- E[z (w.z)^2]) splits best in one dimension, and split it there.
-fn skew_split_labels(z: &Mat, k: usize, cut: Option<f64>) -> Option<Vec<usize>> {
+fn skew_split_labels(
+    z: &Mat,
+    k: usize,
+    cut: Option<f64>,
+    cache: &mut DirCache,
+) -> Option<Vec<usize>> {
     let mut labels = vec![0usize; z.n];
     for next in 1..k {
         let mut best: Option<(f64, usize, Vec<usize>)> = None;
@@ -171,7 +186,7 @@ fn skew_split_labels(z: &Mat, k: usize, cut: Option<f64>) -> Option<Vec<usize>> 
             if members.len() < 2 * (z.d + 1) {
                 continue;
             }
-            if let Some((gain, upper)) = best_skew_split(z, &members, cut) {
+            if let Some((gain, upper)) = best_skew_split(z, &members, cut, cache) {
                 if best.as_ref().is_none_or(|b| gain > b.0) {
                     best = Some((gain, c, upper));
                 }
@@ -188,7 +203,15 @@ fn skew_split_labels(z: &Mat, k: usize, cut: Option<f64>) -> Option<Vec<usize>> 
 /// The most skewed direction of `members` and a cut along it: the 1-D
 /// two-means cut, or the given quantile. Returns the between-groups sum of
 /// squares of the cut and the rows above it.
-fn best_skew_split(z: &Mat, members: &[usize], cut: Option<f64>) -> Option<(f64, Vec<usize>)> {
+/// Skewed directions already found, by member rows.
+type DirCache = std::collections::HashMap<Vec<usize>, Option<Vec<f64>>>;
+
+fn best_skew_split(
+    z: &Mat,
+    members: &[usize],
+    cut: Option<f64>,
+    cache: &mut DirCache,
+) -> Option<(f64, Vec<usize>)> {
     let d = z.d;
     let m = members.len() as f64;
     let mut mean = vec![0.0; d];
@@ -201,69 +224,14 @@ fn best_skew_split(z: &Mat, members: &[usize], cut: Option<f64>) -> Option<(f64,
         .iter()
         .map(|&i| z.row(i).iter().zip(&mean).map(|(v, a)| v - a).collect())
         .collect();
-    let norm = |w: &mut Vec<f64>| {
-        let l = w.iter().map(|v| v * v).sum::<f64>().sqrt();
-        if l > 0.0 && l.is_finite() {
-            w.iter_mut().for_each(|v| *v /= l);
-            true
-        } else {
-            false
+    let w = match cache.get(members) {
+        Some(w) => w.clone()?,
+        None => {
+            let w = skew_direction(&centred);
+            cache.insert(members.to_vec(), w.clone());
+            w?
         }
     };
-    // Tensor power iteration from several starts: E[z |z|^2] (the third
-    // moment contracted with the identity) and a few fixed pseudo-random
-    // directions; on at most SKEW_ROWS evenly spaced rows. The direction
-    // with the largest third moment wins.
-    let step = centred.len().div_ceil(SKEW_ROWS).max(1);
-    let few: Vec<&Vec<f64>> = centred.iter().step_by(step).collect();
-    let third = |w: &[f64]| -> f64 {
-        few.iter()
-            .map(|r| r.iter().zip(w).map(|(a, b)| a * b).sum::<f64>().powi(3))
-            .sum::<f64>()
-    };
-    let mut starts: Vec<Vec<f64>> = Vec::new();
-    let mut w0 = vec![0.0; d];
-    for r in &few {
-        let q: f64 = r.iter().map(|v| v * v).sum();
-        for (a, v) in w0.iter_mut().zip(r.iter()) {
-            *a += v * q;
-        }
-    }
-    if norm(&mut w0) {
-        starts.push(w0);
-    }
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5ce_3d);
-    for _ in 0..8 {
-        let mut w: Vec<f64> = (0..d).map(|_| rng.gen::<f64>() - 0.5).collect();
-        if norm(&mut w) {
-            starts.push(w);
-        }
-    }
-    let mut best_w: Option<(f64, Vec<f64>)> = None;
-    for mut w in starts {
-        for _ in 0..20 {
-            let mut nw = vec![0.0; d];
-            for r in &few {
-                let t: f64 = r.iter().zip(&w).map(|(a, b)| a * b).sum();
-                for (a, v) in nw.iter_mut().zip(r.iter()) {
-                    *a += v * t * t;
-                }
-            }
-            if !norm(&mut nw) {
-                break;
-            }
-            let change: f64 = nw.iter().zip(&w).map(|(a, b)| (a - b).abs()).sum();
-            w = nw;
-            if change < 1e-6 {
-                break;
-            }
-        }
-        let t = third(&w);
-        if best_w.as_ref().is_none_or(|b| t > b.0) {
-            best_w = Some((t, w));
-        }
-    }
-    let (_, w) = best_w?;
     let mut proj: Vec<(f64, usize)> = centred
         .iter()
         .zip(members)
@@ -301,6 +269,74 @@ fn best_skew_split(z: &Mat, members: &[usize], cut: Option<f64>) -> Option<(f64,
     Some((best.0, proj[best.1..].iter().map(|p| p.1).collect()))
 }
 
+/// Direction of largest third moment of centred rows.
+fn skew_direction(centred: &[Vec<f64>]) -> Option<Vec<f64>> {
+    let d = centred.first()?.len();
+    let norm = |w: &mut Vec<f64>| {
+        let l = w.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if l > 0.0 && l.is_finite() {
+            w.iter_mut().for_each(|v| *v /= l);
+            true
+        } else {
+            false
+        }
+    };
+    // Tensor power iteration from several starts: E[z |z|^2] (the third
+    // moment contracted with the identity) and a few fixed pseudo-random
+    // directions; on at most SKEW_ROWS evenly spaced rows. The direction
+    // with the largest third moment wins.
+    let step = centred.len().div_ceil(SKEW_ROWS).max(1);
+    let few: Vec<&Vec<f64>> = centred.iter().step_by(step).collect();
+    let third = |w: &[f64]| -> f64 {
+        few.iter()
+            .map(|r| r.iter().zip(w).map(|(a, b)| a * b).sum::<f64>().powi(3))
+            .sum::<f64>()
+    };
+    let mut starts: Vec<Vec<f64>> = Vec::new();
+    let mut w0 = vec![0.0; d];
+    for r in &few {
+        let q: f64 = r.iter().map(|v| v * v).sum();
+        for (a, v) in w0.iter_mut().zip(r.iter()) {
+            *a += v * q;
+        }
+    }
+    if norm(&mut w0) {
+        starts.push(w0);
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5ce_3d);
+    for _ in 0..16 {
+        let mut w: Vec<f64> = (0..d).map(|_| rng.gen::<f64>() - 0.5).collect();
+        if norm(&mut w) {
+            starts.push(w);
+        }
+    }
+    let mut best_w: Option<(f64, Vec<f64>)> = None;
+    for mut w in starts {
+        for _ in 0..20 {
+            let mut nw = vec![0.0; d];
+            for r in &few {
+                let t: f64 = r.iter().zip(&w).map(|(a, b)| a * b).sum();
+                for (a, v) in nw.iter_mut().zip(r.iter()) {
+                    *a += v * t * t;
+                }
+            }
+            if !norm(&mut nw) {
+                break;
+            }
+            let change: f64 = nw.iter().zip(&w).map(|(a, b)| (a - b).abs()).sum();
+            w = nw;
+            if change < 1e-6 {
+                break;
+            }
+        }
+        let t = third(&w);
+        if best_w.as_ref().is_none_or(|b| t > b.0) {
+            best_w = Some((t, w));
+        }
+    }
+    best_w.map(|b| b.1)
+}
+
 /// Rows mapped to L^-1 x with L L^T the covariance of the rows.
 fn whiten(x: &Mat) -> Option<Mat> {
     let d = x.d;
@@ -330,16 +366,24 @@ fn whiten(x: &Mat) -> Option<Mat> {
     Some(out)
 }
 
-fn em(x: &Mat, labels: &[usize], k: usize, cov: Covariance, xtx: &[f64]) -> Option<(Gmm, f64)> {
+/// The mixture whose components are the given hard groups.
+fn from_labels(x: &Mat, labels: &[usize], k: usize, cov: Covariance, xtx: &[f64]) -> Option<Gmm> {
     let mut resp = vec![0.0; x.n * k];
     for (i, &l) in labels.iter().enumerate() {
         resp[i * k + l] = 1.0;
     }
+    m_step(x, &resp, k, cov, xtx)
+}
+
+/// EM from `model` for at most `max_iter` iterations; returns the last
+/// model and its log-likelihood.
+fn em(x: &Mat, mut model: Gmm, xtx: &[f64], max_iter: usize) -> Option<(Gmm, f64)> {
+    let k = model.k;
+    let cov = model.cov;
+    let mut resp = vec![0.0; x.n * k];
     let mut prev = f64::NEG_INFINITY;
-    let mut model = m_step(x, &resp, k, cov, xtx)?;
-    let mut ll = f64::NEG_INFINITY;
-    for _ in 0..MAX_ITER {
-        ll = model.e_step(x, &mut resp);
+    let mut ll = model.e_step(x, &mut resp);
+    for _ in 0..max_iter {
         if !ll.is_finite() {
             return None;
         }
@@ -347,9 +391,12 @@ fn em(x: &Mat, labels: &[usize], k: usize, cov: Covariance, xtx: &[f64]) -> Opti
             break;
         }
         prev = ll;
-        model = m_step(x, &resp, k, cov, xtx)?;
+        let next = m_step(x, &resp, k, cov, xtx)?;
+        let next_ll = next.e_step(x, &mut resp);
+        model = next;
+        ll = next_ll;
     }
-    Some((model, ll))
+    ll.is_finite().then_some((model, ll))
 }
 
 fn gram(x: &Mat) -> Vec<f64> {

@@ -184,6 +184,8 @@ fn choose_gmm(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choice 
     };
     let mut fits: Vec<(f64, usize, Covariance, Gmm)> = Vec::new();
     for &cov in &p.covariances {
+        let mut best_bic = f64::INFINITY;
+        let mut worse_in_a_row = 0;
         for &k in &ks {
             let np = gmm::n_params(k, d, cov);
             let mut score = SelectionScore {
@@ -195,10 +197,18 @@ fn choose_gmm(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choice 
             };
             if np >= n || k >= n {
                 score.rejected = Some("more parameters than rows".into());
+            } else if worse_in_a_row >= 2 {
+                score.rejected = Some("not fitted: BIC worsened at the two smaller k".into());
             } else {
                 match gmm::fit(ctx.xf, k, cov, derive_seed(p.seed, k as u64)) {
                     Some(f) => {
                         score.score = gmm::bic(f.loglik, np, n);
+                        if score.score < best_bic {
+                            best_bic = score.score;
+                            worse_in_a_row = 0;
+                        } else {
+                            worse_in_a_row += 1;
+                        }
                         fits.push((score.score, selection.len(), cov, f.model));
                     }
                     None => score.rejected = Some("EM degenerated".into()),
