@@ -1,6 +1,7 @@
-//! analysis: statistics over the per-session feature vectors (arms,
-//! audits, mechanisms). [`stats`] is the pure, I/O-free toolkit the commands
-//! call.
+//! analysis: statistics over the per-session feature vectors. [`stats`] is
+//! the pure, I/O-free toolkit; [`cluster`] finds hidden experiment arms;
+//! [`audit`] compares a window of sessions with a baseline.
 
 pub mod audit;
+pub mod cluster;
 pub mod stats;
