@@ -72,14 +72,14 @@ struct SessionRow {
 fn rebuild_session(tx: &Transaction, session_id: &str) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
         .execute([session_id])?;
-    // Main-thread files first, then by path: the project and cwd come from
-    // the session's own transcript when there is one.
+    // Main-thread files first, transcripts before other logs, then by path:
+    // the project and cwd come from the session's own transcript when there is one.
     let mut stmt = tx.prepare_cached(
         "SELECT f.project, s.cwd, s.git_branch, s.versions, s.agent_ids, s.first_ts_ms, s.last_ts_ms,
                 s.sidechain_only
          FROM file_sessions s JOIN source_files f ON f.id = s.file_id
          WHERE s.session_id = ?1
-         ORDER BY s.sidechain_only ASC, f.path ASC",
+         ORDER BY s.sidechain_only ASC, f.format <> 'transcript', f.path ASC",
     )?;
     let mut row = SessionRow {
         sidechain_only: true,
