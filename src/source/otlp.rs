@@ -138,7 +138,7 @@ fn nanos_to_ms(value: Option<&Value>) -> Option<i64> {
         Value::Number(n) => n.as_u64()?.into(),
         _ => return None,
     };
-    (nanos > 0).then(|| (nanos / 1_000_000) as i64)
+    (nanos > 0).then_some((nanos / 1_000_000) as i64)
 }
 
 fn parse_record(
