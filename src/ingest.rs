@@ -20,7 +20,10 @@ use serde::Serialize;
 
 use crate::source::lines::{Line, LineReader, MAX_LINE_BYTES};
 use crate::source::walk::{find_log_files, FoundFile};
-use crate::source::{transcript, BadLine, Batch, Format, ParseOptions};
+use crate::source::{
+    otlp, stream_json, transcript, BadLine, Batch, Format, ParseOptions, UserSource,
+};
+use crate::store::identity::{self, Identities};
 use crate::store::writer::{known_files, write_chunks, FileChunk, FileState, KnownFile};
 use crate::store::{derive, Store, StoreError};
 
@@ -30,11 +33,34 @@ const HEAD_BYTES: u64 = 4096;
 const CHUNK_ROWS: usize = 20_000;
 const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct IngestOptions {
     pub parse: ParseOptions,
     /// Draw a progress bar (the caller decides: only on a terminal).
     pub progress: bool,
+    /// `--source-format`: read every file as this format instead of sniffing it.
+    pub format: Option<Format>,
+    pub users: UserOptions,
+}
+
+/// Who the sessions read in this call belong to (`ingest --user ...`).
+#[derive(Debug, Clone, Default)]
+pub struct UserOptions {
+    /// `--user NAME`: tags every session read in this call.
+    pub user: Option<String>,
+    /// `--user-from-path PATTERN`, e.g. `team/{user}/projects/**`.
+    pub user_from_path: Option<String>,
+    /// `--store-identities`: store names in clear instead of keyed hashes.
+    pub store_identities: bool,
+}
+
+/// What every parser thread needs besides the file.
+struct Context<'a> {
+    parse: ParseOptions,
+    format: Option<Format>,
+    user: Option<&'a str>,
+    user_pattern: Option<&'a regex::Regex>,
+    identities: &'a Identities,
 }
 
 /// What one ingest run did. Field names are a JSON contract (docs/json.md).
@@ -98,6 +124,8 @@ impl FileReport {
 pub enum IngestError {
     #[error("{0} does not exist; pass a directory of transcripts (e.g. ~/.claude/projects) or a .jsonl file")]
     MissingPath(PathBuf),
+    #[error("{0}")]
+    BadOption(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("database error: {0}")]
@@ -116,6 +144,14 @@ pub fn ingest(
             return Err(IngestError::MissingPath(root.clone()));
         }
     }
+    let user_pattern = options
+        .users
+        .user_from_path
+        .as_deref()
+        .map(identity::path_pattern)
+        .transpose()
+        .map_err(IngestError::BadOption)?;
+    let identities = Identities::open(&store.conn, options.users.store_identities)?;
     let (files, walk_warnings) = find_log_files(roots);
     let known = known_files(&store.conn)?;
     let mut summary = IngestSummary {
@@ -160,17 +196,24 @@ pub fn ingest(
         indicatif::ProgressBar::hidden()
     };
 
+    let ctx = Context {
+        parse: options.parse,
+        format: options.format,
+        user: options.users.user.as_deref(),
+        user_pattern: user_pattern.as_ref(),
+        identities: &identities,
+    };
     let (sender, receiver) = sync_channel::<FileChunk>(8);
     let reports = std::thread::scope(|scope| -> Result<Vec<FileReport>, StoreError> {
         let known = &known;
         let progress = &progress;
-        let parse = options.parse;
+        let ctx = &ctx;
         let producer = scope.spawn(move || {
             planned
                 .par_iter()
                 .map_with(sender, |sender, (file, stat)| {
                     let prior = known.get(path_key(&file.path).as_str());
-                    process_file(file, *stat, prior, parse, sender, progress)
+                    process_file(file, *stat, prior, ctx, sender, progress)
                 })
                 .collect::<Vec<_>>()
         });
@@ -268,7 +311,7 @@ fn process_file(
     file: &FoundFile,
     stat: Option<(u64, i64)>,
     prior: Option<&KnownFile>,
-    parse: ParseOptions,
+    ctx: &Context,
     sender: &SyncSender<FileChunk>,
     progress: &indicatif::ProgressBar,
 ) -> FileReport {
@@ -288,7 +331,8 @@ fn process_file(
         );
     };
     if let Some(k) = prior {
-        if k.size == size && k.mtime_ns == mtime {
+        let same_format = ctx.format.map_or(true, |f| f.as_str() == k.format);
+        if k.size == size && k.mtime_ns == mtime && same_format {
             return FileReport::simple(FileOutcome::Unchanged, None);
         }
     }
@@ -312,6 +356,7 @@ fn process_file(
     };
 
     // Where to start, and whether the file's old rows must go.
+    let known_format = prior.and_then(|k| Format::parse(&k.format));
     let (outcome, start, start_line, reset) = match prior {
         None => (FileOutcome::New, 0, 0, false),
         Some(k) => {
@@ -319,9 +364,12 @@ fn process_file(
                 && hash_head(&mut handle, k.head_len).ok().as_deref() == Some(k.head_hash.as_str());
             if size < k.consumed || !same_head {
                 (FileOutcome::Rewritten, 0, 0, true)
-            } else if k.format != Format::Transcript.as_str() {
+            } else if known_format.is_none() {
                 // Not readable before (empty or unrecognised): look again from the start.
                 (FileOutcome::New, 0, 0, true)
+            } else if ctx.format.is_some() && ctx.format != known_format {
+                // Read before as another format: `--source-format` says it is not.
+                (FileOutcome::Rewritten, 0, 0, true)
             } else if size == k.consumed {
                 // Touched, not grown: record the new mtime so the next run skips it.
                 state.format = k.format.clone();
@@ -340,9 +388,18 @@ fn process_file(
         }
     };
 
+    let mut format = known_format.unwrap_or(Format::Transcript);
     if start == 0 {
-        match sniff_format(&mut handle, size) {
-            Ok(Sniffed::Format(format)) => state.format = format.as_str().to_owned(),
+        let sniffed = sniff_format(&mut handle, size).map(|sniffed| match (sniffed, ctx.format) {
+            (Sniffed::Empty, _) => Sniffed::Empty,
+            (_, Some(forced)) => Sniffed::Format(forced),
+            (other, None) => other,
+        });
+        match sniffed {
+            Ok(Sniffed::Format(found)) => {
+                format = found;
+                state.format = found.as_str().to_owned();
+            }
             Ok(Sniffed::Empty) => {
                 state.format = "empty".to_owned();
                 let chunk = FileChunk {
@@ -381,17 +438,18 @@ fn process_file(
             Err(err) => return unreadable(err),
         }
     } else {
-        state.format = Format::Transcript.as_str().to_owned();
+        state.format = format.as_str().to_owned();
     }
+    let tag = file_user(ctx, &state.path);
 
     match read_lines(
         &mut handle,
         &state,
-        start,
-        start_line,
-        size,
+        format,
+        (start, start_line, size),
         reset,
-        parse,
+        ctx,
+        tag.as_ref(),
         sender,
         progress,
     ) {
@@ -403,19 +461,45 @@ fn process_file(
     }
 }
 
+/// The user `--user` or `--user-from-path` gives a file's sessions.
+fn file_user(ctx: &Context, path: &str) -> Option<(String, UserSource)> {
+    if let Some(user) = ctx.user {
+        return Some((user.to_owned(), UserSource::Flag));
+    }
+    let pattern = ctx.user_pattern?;
+    identity::user_from_path(pattern, path).map(|u| (u, UserSource::Path))
+}
+
+/// Tag the batch's sessions with the file's user, and replace identities in
+/// clear by their stored keys before the batch leaves this thread.
+fn key_users(batch: &mut Batch, tag: Option<&(String, UserSource)>, identities: &Identities) {
+    if let Some((user, source)) = tag {
+        for session in batch.sessions.keys() {
+            batch.users.insert((session.clone(), user.clone(), *source));
+        }
+    }
+    if !batch.users.is_empty() {
+        batch.users = std::mem::take(&mut batch.users)
+            .into_iter()
+            .map(|(session, user, source)| (session, identities.key(&user), source))
+            .collect();
+    }
+}
+
 /// Parse whole lines from `start` up to `size` and send them in chunks.
 #[allow(clippy::too_many_arguments)]
 fn read_lines(
     handle: &mut File,
     state: &FileState,
-    start: u64,
-    start_line: u64,
-    size: u64,
+    format: Format,
+    (start, start_line, size): (u64, u64, u64),
     reset: bool,
-    parse: ParseOptions,
+    ctx: &Context,
+    tag: Option<&(String, UserSource)>,
     sender: &SyncSender<FileChunk>,
     progress: &indicatif::ProgressBar,
 ) -> std::io::Result<FileReport> {
+    let parse = ctx.parse;
     handle.seek(SeekFrom::Start(start))?;
     let limited = BufReader::with_capacity(256 * 1024, (&*handle).take(size - start));
     let mut reader = LineReader::new(limited, start);
@@ -424,7 +508,8 @@ fn read_lines(
     let mut line_no = start_line;
     let mut chunk_start = start;
     let mut first_chunk = true;
-    let send = |batch: Batch, end_offset: u64, end_line: u64, first: &mut bool| {
+    let send = |mut batch: Batch, end_offset: u64, end_line: u64, first: &mut bool| {
+        key_users(&mut batch, tag, ctx.identities);
         let chunk = FileChunk {
             file: state.clone(),
             reset: reset && *first,
@@ -454,14 +539,14 @@ fn read_lines(
                 let tail_len = tail.len() as u64;
                 if is_complete_object(tail) {
                     line_no += 1;
-                    parse_one(tail, line_no, offset, parse, &mut batch);
+                    parse_one(format, tail, line_no, offset, parse, &mut batch);
                     reader.consume_unterminated(tail_len);
                 }
                 break;
             }
         };
         line_no += 1;
-        parse_one(bytes, line_no, offset, parse, &mut batch);
+        parse_one(format, bytes, line_no, offset, parse, &mut batch);
         if batch.row_count() >= CHUNK_ROWS || reader.offset() - chunk_start >= CHUNK_BYTES {
             let end = reader.offset();
             progress.inc(end - chunk_start);
@@ -487,12 +572,24 @@ fn tally(report: &mut FileReport, batch: &Batch) {
     report.bad_lines += batch.bad_lines.len() as u64;
 }
 
-fn parse_one(bytes: &[u8], line_no: u64, offset: u64, parse: ParseOptions, batch: &mut Batch) {
+fn parse_one(
+    format: Format,
+    bytes: &[u8],
+    line_no: u64,
+    offset: u64,
+    parse: ParseOptions,
+    batch: &mut Batch,
+) {
     batch.lines += 1;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return;
     }
-    if let Err(reason) = transcript::parse_line(bytes, line_no, parse, batch) {
+    let parsed = match format {
+        Format::Transcript => transcript::parse_line(bytes, line_no, parse, batch),
+        Format::StreamJson => stream_json::parse_line(bytes, line_no, parse, batch),
+        Format::Otlp => otlp::parse_line(bytes, line_no, batch),
+    };
+    if let Err(reason) = parsed {
         batch.bad_lines.push(BadLine {
             line_no,
             byte_offset: offset,
@@ -554,20 +651,19 @@ fn sniff_format(handle: &mut File, size: u64) -> std::io::Result<Sniffed> {
         else {
             continue;
         };
-        if value.contains_key("resourceLogs") || value.contains_key("resourceMetrics") {
-            return Ok(Sniffed::Unrecognised(
-                "OpenTelemetry (OTLP JSON) records are not read by this version".to_owned(),
-            ));
+        if value.contains_key("resourceLogs") {
+            return Ok(Sniffed::Format(Format::Otlp));
         }
-        let is_stream_json = value.contains_key("session_id")
+        if value.contains_key("resourceMetrics") || value.contains_key("resourceSpans") {
+            // Metrics or traces only: nothing per session to read.
+            continue;
+        }
+        // Headless events name the session in snake case; transcripts never do.
+        if value.contains_key("session_id")
             && !value.contains_key("sessionId")
-            && (value.contains_key("parent_tool_use_id")
-                || value.contains_key("tools")
-                || value.contains_key("total_cost_usd"));
-        if is_stream_json {
-            return Ok(Sniffed::Unrecognised(
-                "headless stream-json capture: not read by this version".to_owned(),
-            ));
+            && value.contains_key("type")
+        {
+            return Ok(Sniffed::Format(Format::StreamJson));
         }
         if value.contains_key("type") || value.contains_key("sessionId") {
             return Ok(Sniffed::Format(Format::Transcript));

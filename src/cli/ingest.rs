@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::{GlobalArgs, Outcome};
-use crate::ingest::{ingest, IngestOptions, IngestSummary};
+use crate::ingest::{ingest, IngestOptions, IngestSummary, UserOptions};
 use crate::report::{thousands, write_json, Tabular};
-use crate::source::ParseOptions;
+use crate::source::{Format as LogFormat, ParseOptions};
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -23,6 +23,28 @@ pub struct Args {
     /// Summary format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     pub format: SummaryFormat,
+    /// Read every file as this log format instead of recognising it from its
+    /// content (`--format` already names the summary format).
+    #[arg(long, value_enum, default_value_t = SourceFormat::Auto)]
+    pub source_format: SourceFormat,
+    /// Tag every session read in this call as this user's (team logs).
+    #[arg(long, value_name = "NAME", conflicts_with = "user_from_path")]
+    pub user: Option<String>,
+    /// Take the user from each file's path, e.g. 'team/{user}/projects/**'.
+    #[arg(long, value_name = "PATTERN")]
+    pub user_from_path: Option<String>,
+    /// Store user names and e-mails in clear. By default only a keyed hash
+    /// (HMAC-SHA256 with a per-database salt) is stored.
+    #[arg(long)]
+    pub store_identities: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceFormat {
+    Auto,
+    Transcript,
+    StreamJson,
+    Otlp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,6 +70,17 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
             store_text: args.store_text,
         },
         progress: show_progress,
+        format: match args.source_format {
+            SourceFormat::Auto => None,
+            SourceFormat::Transcript => Some(LogFormat::Transcript),
+            SourceFormat::StreamJson => Some(LogFormat::StreamJson),
+            SourceFormat::Otlp => Some(LogFormat::Otlp),
+        },
+        users: UserOptions {
+            user: args.user,
+            user_from_path: args.user_from_path,
+            store_identities: args.store_identities,
+        },
     };
     let summary = ingest(&mut store, &roots, options)?;
 

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::{Format, GlobalArgs, Outcome};
 use crate::report::{thousands, write_json, Tabular};
-use crate::store::query::{sessions, SessionFilter, SessionSummary};
+use crate::store::query::{sessions, user_keys, SessionFilter, SessionSummary};
 use crate::store::Store;
 use crate::util::{now_ms, parse_time_bound, Bound};
 
@@ -15,6 +15,12 @@ pub struct Args {
     /// At most this many sessions (oldest first).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Only this user's sessions (as tagged by `ingest --user`, `--user-from-path` or OTel).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// One row per user instead of per session: sessions, responses and token totals.
+    #[arg(long, value_enum)]
+    pub group_by: Option<GroupBy>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -51,17 +57,40 @@ impl FilterArgs {
             project: self.project.clone(),
             model: self.model.clone(),
             version: None,
+            user_keys: Vec::new(),
             limit: None,
         })
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    User,
 }
 
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     let mut filter = args.filter.to_filter()?;
     filter.limit = args.limit;
     let store = Store::open(&global.db_path()?)?;
+    if let Some(user) = &args.user {
+        filter.user_keys = user_keys(&store.conn, user)?;
+    }
     let rows = sessions(&store.conn, &filter)?;
     let mut out = std::io::stdout().lock();
+    if args.group_by == Some(GroupBy::User) {
+        let groups = by_user(&rows);
+        match args.format {
+            Format::Json => write_json(&mut out, &serde_json::json!({ "users": groups }))?,
+            Format::Csv => users_tabular(&groups, false).write_csv(&mut out)?,
+            Format::Table => users_tabular(&groups, true).write_table(&mut out)?,
+        }
+        out.flush()?;
+        return Ok(if rows.is_empty() {
+            Outcome::Finding
+        } else {
+            Outcome::Ok
+        });
+    }
     match args.format {
         Format::Json => write_json(&mut out, &serde_json::json!({ "sessions": rows }))?,
         Format::Csv => to_tabular(&rows, false).write_csv(&mut out)?,
@@ -103,6 +132,76 @@ fn to_tabular(rows: &[SessionSummary], human: bool) -> Tabular {
             n(s.output_tokens),
             n(s.cache_creation_input_tokens),
             n(s.cache_read_input_tokens),
+        ]);
+    }
+    table
+}
+
+/// Totals of one user's sessions (`sessions --group-by user`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct UserTotals {
+    /// Stored key; `null` for sessions no user was given for.
+    pub user: Option<String>,
+    pub sessions: i64,
+    pub responses: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_creation_input_tokens: i64,
+    pub cache_read_input_tokens: i64,
+}
+
+/// A session with two users counts for each.
+fn by_user(rows: &[SessionSummary]) -> Vec<UserTotals> {
+    let mut groups: std::collections::BTreeMap<Option<String>, UserTotals> = Default::default();
+    for s in rows {
+        let users: Vec<Option<String>> = if s.users.is_empty() {
+            vec![None]
+        } else {
+            s.users.iter().cloned().map(Some).collect()
+        };
+        for user in users {
+            let g = groups.entry(user.clone()).or_insert_with(|| UserTotals {
+                user,
+                ..UserTotals::default()
+            });
+            g.sessions += 1;
+            g.responses += s.responses;
+            g.input_tokens += s.input_tokens;
+            g.output_tokens += s.output_tokens;
+            g.cache_creation_input_tokens += s.cache_creation_input_tokens;
+            g.cache_read_input_tokens += s.cache_read_input_tokens;
+        }
+    }
+    groups.into_values().collect()
+}
+
+fn users_tabular(groups: &[UserTotals], human: bool) -> Tabular {
+    let mut table = Tabular::new([
+        "user",
+        "sessions",
+        "responses",
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    ]);
+    let n = |v: i64| if human { thousands(v) } else { v.to_string() };
+    for g in groups {
+        let user = g.user.clone().unwrap_or_else(|| "(none)".to_owned());
+        // Keyed hashes are 64 hex digits; 12 tell users apart on screen.
+        let user = if human && user.len() == 64 {
+            user[..12].to_owned()
+        } else {
+            user
+        };
+        table.push(vec![
+            user,
+            n(g.sessions),
+            n(g.responses),
+            n(g.input_tokens),
+            n(g.output_tokens),
+            n(g.cache_creation_input_tokens),
+            n(g.cache_read_input_tokens),
         ]);
     }
     table

@@ -53,7 +53,58 @@ pub struct SessionData {
     pub input_ts_ms: Vec<i64>,
     /// Event counts by kind (main thread only).
     pub events: BTreeMap<String, i64>,
+    /// No transcript or stream-json response: `responses` come from
+    /// OpenTelemetry requests, which say nothing of content (features read
+    /// from content blocks are NULL).
+    pub no_content: bool,
+    /// Where `events` come from: only transcripts record interrupts,
+    /// compactions, queue operations and error lines.
+    pub events_source: EventsSource,
+    /// Per OpenTelemetry request: time to first token and API duration.
+    pub ttft_ms: Vec<f64>,
+    pub api_duration_ms: Vec<f64>,
+    /// Per OpenTelemetry tool_result: tool duration.
+    pub tool_duration_ms: Vec<f64>,
+    /// stream-json result cost (every run complete), else OpenTelemetry cost.
+    pub cost_usd: Option<f64>,
 }
+
+/// Which log recorded a session's events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EventsSource {
+    #[default]
+    Transcript,
+    /// OpenTelemetry only: prompts (`user_prompt`) and retries (`api_error`).
+    Otel,
+    /// stream-json only: no prompt or error events at all.
+    None,
+}
+
+/// Features computed from content blocks or transcript timestamps: NULL
+/// when the session's responses come from OpenTelemetry alone.
+const CONTENT_FEATURES: &[&str] = &[
+    "thinking_tokens_per_response",
+    "thinking_share",
+    "empty_thinking_share",
+    "redacted_thinking_share",
+    "hidden_token_ratio",
+    "text_tokens_per_response",
+    "markdown_density",
+    "apology_rate",
+    "tool_calls_per_response",
+    "parallel_tool_share",
+    "latency_ms",
+    "output_tokens_per_second",
+    "end_turn_share",
+];
+
+/// Features only transcripts record the events of.
+const TRANSCRIPT_EVENT_FEATURES: &[&str] = &[
+    "api_error_rate",
+    "interrupt_rate",
+    "compaction_rate",
+    "queue_ops_per_prompt",
+];
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| num / den)
@@ -193,12 +244,34 @@ pub fn compute(session: &SessionData) -> Vec<Option<f64>> {
                 _ => None,
             },
             "subagents" => Some(session.subagents as f64),
+            "ttft_ms" => median(session.ttft_ms.clone()),
+            "api_duration_ms" => median(session.api_duration_ms.clone()),
+            "tool_duration_ms" => median(session.tool_duration_ms.clone()),
+            "cost_usd_per_response" => session.cost_usd.and_then(|c| ratio(c, n)),
             other => unreachable!("feature {other} has no definition in compute()"),
         }
     };
+    let available = |name: &str| {
+        let content = !(session.no_content && CONTENT_FEATURES.contains(&name));
+        let events = match session.events_source {
+            EventsSource::Transcript => true,
+            EventsSource::Otel => !TRANSCRIPT_EVENT_FEATURES.contains(&name),
+            EventsSource::None => {
+                !TRANSCRIPT_EVENT_FEATURES.contains(&name)
+                    && !["prompts", "retry_rate"].contains(&name)
+            }
+        };
+        content && events
+    };
     CATALOG
         .iter()
-        .map(|f| value(f.name).filter(|v| v.is_finite()))
+        .map(|f| {
+            if available(f.name) {
+                value(f.name).filter(|v| v.is_finite())
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -388,7 +461,97 @@ fn load_batch(tx: &Transaction) -> Result<HashMap<String, SessionData>, StoreErr
             *s.events.entry(kind).or_insert(0) += 1;
         }
     }
+    load_other_sources(tx, &mut data)?;
     Ok(data)
+}
+
+/// What stream-json runs and OpenTelemetry events add (docs/ingest.md has the rules).
+fn load_other_sources(
+    tx: &Transaction,
+    data: &mut HashMap<String, SessionData>,
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT session_id, sources, usage_source, cost_usd FROM session_meta
+         WHERE session_id IN (SELECT session_id FROM temp.feature_batch)",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let Some(s) = data.get_mut(&id) else { continue };
+        let sources: String = r.get(1)?;
+        let sources: BTreeSet<&str> = sources.split(',').collect();
+        s.no_content = r.get::<_, Option<String>>(2)?.as_deref() == Some("otel");
+        s.events_source = if sources.contains("transcript") {
+            EventsSource::Transcript
+        } else if sources.contains("otlp") {
+            EventsSource::Otel
+        } else {
+            EventsSource::None
+        };
+        s.cost_usd = r.get(3)?;
+    }
+
+    // One row per request, however many copies of the file were read.
+    let mut stmt = tx.prepare(
+        "SELECT session_id, MAX(ts_ms), MAX(ttft_ms), MAX(duration_ms), MAX(input_tokens),
+                MAX(output_tokens), MAX(cache_creation_tokens), MAX(cache_read_tokens)
+         FROM otel_requests WHERE session_id IN (SELECT session_id FROM temp.feature_batch)
+         GROUP BY session_id, COALESCE(request_id, ts_ms || '|' || input_tokens || '|' || output_tokens)
+         ORDER BY session_id, 2",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let Some(s) = data.get_mut(&id) else { continue };
+        let ttft: Option<f64> = r.get(2)?;
+        let duration: Option<f64> = r.get(3)?;
+        s.ttft_ms.extend(ttft);
+        s.api_duration_ms.extend(duration);
+        if s.no_content {
+            let end: Option<i64> = r.get(1)?;
+            s.responses.push(ResponseData {
+                first_ts_ms: end,
+                last_ts_ms: end,
+                input_tokens: r.get(4)?,
+                output_tokens: r.get(5)?,
+                cache_creation_input_tokens: r.get(6)?,
+                cache_read_input_tokens: r.get(7)?,
+                ..ResponseData::default()
+            });
+        }
+    }
+
+    let mut stmt = tx.prepare(
+        "SELECT session_id, name, tool_name, success, MAX(duration_ms) FROM otel_events
+         WHERE session_id IN (SELECT session_id FROM temp.feature_batch)
+         GROUP BY session_id, name, ts_ms, tool_name, line_no
+         ORDER BY session_id, ts_ms",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let Some(s) = data.get_mut(&id) else { continue };
+        let name: String = r.get(1)?;
+        match name.as_str() {
+            "tool_result" => {
+                s.tool_duration_ms.extend(r.get::<_, Option<f64>>(4)?);
+                if s.no_content {
+                    s.tool_names
+                        .push(r.get::<_, Option<String>>(2)?.unwrap_or_default());
+                    s.tool_errors
+                        .push(r.get::<_, Option<bool>>(3)? == Some(false));
+                }
+            }
+            "user_prompt" if s.events_source == EventsSource::Otel => {
+                *s.events.entry("prompt".into()).or_insert(0) += 1;
+            }
+            "api_error" if s.events_source == EventsSource::Otel => {
+                *s.events.entry("api_retry".into()).or_insert(0) += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The stored feature matrix for `session_ids` (all sessions with features when empty).
@@ -522,6 +685,37 @@ mod tests {
         assert_eq!(get(&v, "interrupt_rate"), Some(1.0));
         assert_eq!(get(&v, "api_error_rate"), Some(0.5));
         assert_eq!(get(&v, "duration_minutes"), Some(2.0));
+    }
+
+    #[test]
+    fn unavailable_sources_give_nulls() {
+        let session = SessionData {
+            responses: vec![response(0, 1, 10)],
+            no_content: true,
+            events_source: EventsSource::Otel,
+            ttft_ms: vec![100.0, 300.0, 200.0],
+            api_duration_ms: vec![1_000.0],
+            cost_usd: Some(0.5),
+            events: BTreeMap::from([("prompt".into(), 2)]),
+            ..SessionData::default()
+        };
+        let v = compute(&session);
+        assert_eq!(get(&v, "ttft_ms"), Some(200.0));
+        assert_eq!(get(&v, "api_duration_ms"), Some(1_000.0));
+        assert_eq!(get(&v, "cost_usd_per_response"), Some(0.5));
+        assert_eq!(get(&v, "output_tokens_per_response"), Some(10.0));
+        assert_eq!(get(&v, "prompts"), Some(2.0));
+        assert_eq!(get(&v, "text_tokens_per_response"), None);
+        assert_eq!(get(&v, "interrupt_rate"), None);
+        // stream-json: content, no prompt events, no OTel timings.
+        let v = compute(&SessionData {
+            responses: vec![response(0, 1, 10)],
+            events_source: EventsSource::None,
+            ..SessionData::default()
+        });
+        assert_eq!(get(&v, "text_tokens_per_response"), Some(0.0));
+        assert_eq!(get(&v, "prompts"), None);
+        assert_eq!(get(&v, "ttft_ms"), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod compute;
 use serde::Serialize;
 
 /// Version of the feature definitions. Stored features of another version are recomputed.
-pub const CATALOG_VERSION: i64 = 1;
+pub const CATALOG_VERSION: i64 = 2;
 
 /// Which mechanism a feature watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -169,6 +169,10 @@ pub const CATALOG: &[FeatureDef] = &[
     def("responses", SessionShape, "responses", Log, Neither, "Main-thread API responses."),
     def("duration_minutes", SessionShape, "minutes", Log, Neither, "Time from the session's first to its last line."),
     def("subagents", SessionShape, "agents", Log, Neither, "Subagents (sidechains) the session started."),
+    def("ttft_ms", Latency, "ms", Log, Higher, "Median time to first token per API request (OpenTelemetry api_request; NULL without OTel)."),
+    def("api_duration_ms", Latency, "ms", Log, Higher, "Median API request duration (OpenTelemetry api_request; NULL without OTel)."),
+    def("tool_duration_ms", Tools, "ms", Log, Neither, "Median tool execution time (OpenTelemetry tool_result; NULL without OTel)."),
+    def("cost_usd_per_response", SessionShape, "USD", Log, Higher, "Session cost per main-thread response: stream-json result total_cost_usd when every run completed, else the sum of OpenTelemetry cost_usd (NULL without either)."),
 ];
 
 /// Look a feature up by name.

@@ -6,6 +6,8 @@
 //! the byte offset they end at, so a crash never leaves half a batch behind.
 
 pub mod lines;
+pub mod otlp;
+pub mod stream_json;
 pub mod text_stats;
 pub mod transcript;
 pub mod walk;
@@ -17,13 +19,27 @@ use std::collections::BTreeMap;
 pub enum Format {
     /// Claude Code project transcript (`~/.claude/projects/<slug>/<id>.jsonl`).
     Transcript,
+    /// `claude -p --output-format stream-json --verbose` output, runs back to back.
+    StreamJson,
+    /// OTLP JSON lines, as an OpenTelemetry Collector's file exporter writes them.
+    Otlp,
 }
 
 impl Format {
+    /// Every readable format, in the order `--source-format` lists them.
+    pub const ALL: [Format; 3] = [Format::Transcript, Format::StreamJson, Format::Otlp];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Transcript => "transcript",
+            Format::StreamJson => "stream-json",
+            Format::Otlp => "otlp",
         }
+    }
+
+    /// The format a `source_files.format` value names (None for `empty`, `unrecognised`).
+    pub fn parse(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == name)
     }
 }
 
@@ -225,6 +241,100 @@ pub struct StoredText {
     pub text: String,
 }
 
+/// A stream-json `system/init` line: the start of one headless run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunInit {
+    pub line_no: u64,
+    pub session_id: String,
+    pub ts_ms: Option<i64>,
+    pub model: Option<String>,
+    pub version: Option<String>,
+    pub permission_mode: Option<String>,
+    pub api_key_source: Option<String>,
+    pub output_style: Option<String>,
+    pub tools: u32,
+    pub mcp_servers: u32,
+    /// Hash of the sorted tool names and MCP server names: the client's
+    /// configuration, so clustering can tell it apart from a server-side arm.
+    pub config_hash: String,
+}
+
+/// A stream-json `result` line: how one headless run ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunResult {
+    pub line_no: u64,
+    pub session_id: String,
+    pub ts_ms: Option<i64>,
+    pub subtype: Option<String>,
+    pub is_error: Option<bool>,
+    pub duration_ms: Option<f64>,
+    pub duration_api_ms: Option<f64>,
+    pub num_turns: Option<i64>,
+    pub total_cost_usd: Option<f64>,
+    /// The run's `usage` (main model): kept for reference, never added to
+    /// session totals, which come from the run's assistant events.
+    pub usage: Option<Usage>,
+    /// `modelUsage` as compact JSON.
+    pub model_usage: Option<String>,
+    pub permission_denials: u32,
+}
+
+/// An OpenTelemetry `claude_code.api_request` record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OtelRequest {
+    pub line_no: u64,
+    pub session_id: String,
+    pub ts_ms: Option<i64>,
+    pub request_id: Option<String>,
+    pub model: Option<String>,
+    pub version: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub duration_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_creation_tokens: u64,
+}
+
+/// Any other OpenTelemetry event (`tool_result`, `tool_decision`,
+/// `user_prompt`, `api_error`, ...), by its short name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OtelEvent {
+    pub line_no: u64,
+    pub session_id: String,
+    pub ts_ms: Option<i64>,
+    pub name: String,
+    pub tool_name: Option<String>,
+    pub success: Option<bool>,
+    pub duration_ms: Option<f64>,
+    /// `decision` of tool_decision, `status_code` or `error` of api_error.
+    pub detail: Option<String>,
+    /// `prompt_length` of user_prompt, `attempt` of api_error.
+    pub value: Option<f64>,
+}
+
+/// Where a session's user identity came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UserSource {
+    /// `ingest --user NAME`.
+    Flag,
+    /// `ingest --user-from-path PATTERN`.
+    Path,
+    /// OpenTelemetry `user.email` / `user.account_uuid`.
+    Otel,
+}
+
+impl UserSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserSource::Flag => "flag",
+            UserSource::Path => "path",
+            UserSource::Otel => "otel",
+        }
+    }
+}
+
 /// Rows parsed from a run of whole lines of one file.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -239,13 +349,27 @@ pub struct Batch {
     /// Top-level fields no parser knows, by name: format drift shows here first.
     pub unknown_fields: BTreeMap<String, u64>,
     pub texts: Vec<StoredText>,
+    pub run_inits: Vec<RunInit>,
+    pub run_results: Vec<RunResult>,
+    pub otel_requests: Vec<OtelRequest>,
+    pub otel_events: Vec<OtelEvent>,
+    /// (session, identity, source). Parsers put identities in clear; ingest
+    /// replaces them with keyed hashes before the batch leaves the parser thread.
+    pub users: std::collections::BTreeSet<(String, String, UserSource)>,
     pub lines: u64,
 }
 
 impl Batch {
     /// Number of rows, to decide when a batch is worth sending to the writer.
     pub fn row_count(&self) -> usize {
-        self.parts.len() + self.tool_uses.len() + self.tool_results.len() + self.events.len()
+        self.parts.len()
+            + self.tool_uses.len()
+            + self.tool_results.len()
+            + self.events.len()
+            + self.run_inits.len()
+            + self.run_results.len()
+            + self.otel_requests.len()
+            + self.otel_events.len()
     }
 
     pub fn session(&mut self, session_id: &str) -> &mut SessionSeen {

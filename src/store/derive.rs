@@ -29,6 +29,12 @@ pub fn rebuild_dirty(tx: &Transaction) -> Result<usize, StoreError> {
              SELECT response_key FROM parts WHERE session_id IN (SELECT session_id FROM dirty_sessions);
          INSERT OR IGNORE INTO temp.dirty_keys
              SELECT response_key FROM responses WHERE session_id IN (SELECT session_id FROM dirty_sessions);
+         -- A stream-json copy of a response (keyed by message.id alone) is
+         -- shadowed by a transcript copy (message.id:requestId): dirty both.
+         INSERT OR IGNORE INTO temp.dirty_keys
+             SELECT message_id FROM parts
+             WHERE session_id IN (SELECT session_id FROM dirty_sessions) AND request_id <> ''
+               AND EXISTS (SELECT 1 FROM source_files WHERE format = 'stream-json');
          INSERT OR IGNORE INTO dirty_sessions
              SELECT DISTINCT session_id FROM parts WHERE response_key IN (SELECT response_key FROM temp.dirty_keys);
          DELETE FROM responses WHERE response_key IN (SELECT response_key FROM temp.dirty_keys);",
@@ -43,6 +49,7 @@ pub fn rebuild_dirty(tx: &Transaction) -> Result<usize, StoreError> {
     };
     for session_id in &dirty {
         rebuild_session(tx, session_id)?;
+        rebuild_session_meta(tx, session_id)?;
         tx.prepare_cached("INSERT OR IGNORE INTO stale_features VALUES (?1)")?
             .execute([session_id])?;
     }
@@ -65,14 +72,14 @@ struct SessionRow {
 fn rebuild_session(tx: &Transaction, session_id: &str) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
         .execute([session_id])?;
-    // Main-thread files first, then by path: the project and cwd come from
-    // the session's own transcript when there is one.
+    // Main-thread files first, transcripts before other logs, then by path:
+    // the project and cwd come from the session's own transcript when there is one.
     let mut stmt = tx.prepare_cached(
         "SELECT f.project, s.cwd, s.git_branch, s.versions, s.agent_ids, s.first_ts_ms, s.last_ts_ms,
                 s.sidechain_only
          FROM file_sessions s JOIN source_files f ON f.id = s.file_id
          WHERE s.session_id = ?1
-         ORDER BY s.sidechain_only ASC, f.path ASC",
+         ORDER BY s.sidechain_only ASC, f.format <> 'transcript', f.path ASC",
     )?;
     let mut row = SessionRow {
         sidechain_only: true,
@@ -126,6 +133,29 @@ fn rebuild_session(tx: &Transaction, session_id: &str) -> Result<(), StoreError>
             *total += r.get::<_, i64>(i + 2)?;
         }
     }
+    if totals[0] == 0 {
+        // No transcript or stream-json response: usage from OpenTelemetry
+        // api_request events, once per request id (see docs/ingest.md).
+        let mut stmt = tx.prepare_cached(
+            "SELECT COALESCE(model, ''), COUNT(*), SUM(i), SUM(o), SUM(cc), SUM(cr) FROM (
+                 SELECT MAX(model) AS model, MAX(input_tokens) AS i, MAX(output_tokens) AS o,
+                        MAX(cache_creation_tokens) AS cc, MAX(cache_read_tokens) AS cr
+                 FROM otel_requests WHERE session_id = ?1
+                 GROUP BY COALESCE(request_id, ts_ms || '|' || input_tokens || '|' || output_tokens))
+             GROUP BY 1",
+        )?;
+        let mut rows = stmt.query([session_id])?;
+        while let Some(r) = rows.next()? {
+            let count: i64 = r.get(1)?;
+            let entry = models.entry(r.get(0)?).or_default();
+            entry.0 += count as u64;
+            entry.1 += count as u64;
+            totals[0] += count;
+            for (i, total) in totals.iter_mut().enumerate().skip(1) {
+                *total += r.get::<_, i64>(i + 1)?;
+            }
+        }
+    }
     // The main model: most main-thread responses, then most responses, then name.
     let main_model = models
         .iter()
@@ -153,6 +183,41 @@ fn rebuild_session(tx: &Transaction, session_id: &str) -> Result<(), StoreError>
         row.agents.len() as i64,
         row.sidechain_only,
     ])?;
+    Ok(())
+}
+
+/// The session's `session_meta` row: its sources, where its usage comes from,
+/// its stream-json configuration hashes, runs and cost.
+fn rebuild_session_meta(tx: &Transaction, session_id: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM session_meta WHERE session_id = ?1")?
+        .execute([session_id])?;
+    let exists: bool = tx
+        .prepare_cached("SELECT COUNT(*) > 0 FROM sessions WHERE session_id = ?1")?
+        .query_row([session_id], |r| r.get(0))?;
+    if !exists {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO session_meta
+         SELECT ?1,
+             (SELECT COALESCE(group_concat(format, ','), '') FROM (SELECT DISTINCT f.format FROM file_sessions s
+                  JOIN source_files f ON f.id = s.file_id WHERE s.session_id = ?1 ORDER BY f.format)),
+             CASE WHEN EXISTS (SELECT 1 FROM responses WHERE session_id = ?1) THEN 'responses'
+                  WHEN EXISTS (SELECT 1 FROM otel_requests WHERE session_id = ?1) THEN 'otel' END,
+             (SELECT group_concat(config_hash, ',') FROM (SELECT DISTINCT config_hash FROM run_inits
+                  WHERE session_id = ?1 ORDER BY config_hash)),
+             (SELECT COUNT(*) FROM runs WHERE session_id = ?1 AND init_line IS NOT NULL),
+             (SELECT COUNT(*) FROM runs WHERE session_id = ?1 AND NOT complete),
+             CASE WHEN EXISTS (SELECT 1 FROM runs WHERE session_id = ?1)
+                       AND NOT EXISTS (SELECT 1 FROM runs WHERE session_id = ?1
+                                       AND (NOT complete OR total_cost_usd IS NULL))
+                  THEN (SELECT SUM(c) FROM (SELECT MAX(total_cost_usd) AS c FROM run_results
+                        WHERE session_id = ?1 GROUP BY line_no, subtype, duration_ms, num_turns))
+                  ELSE (SELECT SUM(c) FROM (SELECT MAX(cost_usd) AS c FROM otel_requests WHERE session_id = ?1
+                        GROUP BY COALESCE(request_id, ts_ms || '|' || input_tokens || '|' || output_tokens)))
+             END",
+    )?
+    .execute([session_id])?;
     Ok(())
 }
 
@@ -242,6 +307,9 @@ fn rebuild_responses(tx: &Transaction) -> Result<(), StoreError> {
         "SELECT p.response_key, {}, {}, {}, f.path, p.line_no, p.ts_ms, p.is_sidechain, p.agent_id, p.stop_reason
          FROM parts p JOIN source_files f ON f.id = p.file_id
          WHERE p.response_key IN (SELECT response_key FROM temp.dirty_keys)
+           AND NOT (f.format = 'stream-json' AND EXISTS (
+               SELECT 1 FROM parts q WHERE q.response_key > p.message_id || ':'
+                                       AND q.response_key < p.message_id || ';'))
          ORDER BY p.response_key",
         WINNER_COLUMNS.map(|c| format!("p.{c}")).join(", "),
         USAGE_COLUMNS.map(|c| format!("p.{c}")).join(", "),

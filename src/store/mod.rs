@@ -4,6 +4,7 @@
 
 pub mod baselines;
 pub mod derive;
+pub mod identity;
 pub mod query;
 pub mod writer;
 
@@ -60,6 +61,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0002_features"),
     migration!("0003_baselines"),
     migration!("0004_arms"),
+    migration!("0005_sources"),
 ];
 
 /// An open database.

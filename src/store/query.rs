@@ -16,7 +16,25 @@ pub struct SessionFilter {
     pub model: Option<String>,
     /// Substring of a Claude Code version that wrote to the session.
     pub version: Option<String>,
+    /// Stored keys of one user (see [`user_keys`]); empty: everyone.
+    pub user_keys: Vec<String>,
     pub limit: Option<usize>,
+}
+
+/// The keys a `--user NAME` may be stored under: its keyed hash (when the
+/// database has a salt) and the name itself (`ingest --store-identities`).
+/// Read-only: a database without a salt has no hashed identity to find.
+pub fn user_keys(conn: &Connection, name: &str) -> Result<Vec<String>, StoreError> {
+    let has_salt: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM meta WHERE key = 'identity_salt'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_salt {
+        Ok(super::identity::Identities::open(conn, false)?.lookup_keys(name))
+    } else {
+        Ok(vec![name.trim().to_owned()])
+    }
 }
 
 impl SessionFilter {
@@ -45,12 +63,19 @@ impl SessionFilter {
             clauses.push("instr(versions, ?) > 0".to_owned());
             params.push(Value::Text(version.clone()));
         }
+        if !self.user_keys.is_empty() {
+            clauses.push(format!(
+                "session_id IN (SELECT session_id FROM session_users WHERE user_key IN ({}))",
+                vec!["?"; self.user_keys.len()].join(", ")
+            ));
+            params.extend(self.user_keys.iter().cloned().map(Value::Text));
+        }
         (clauses.join(" AND "), params)
     }
 }
 
 /// One row of `cc-fingerprint sessions`. Field names are a JSON contract (docs/json.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionSummary {
     pub session_id: String,
     pub project: String,
@@ -67,6 +92,16 @@ pub struct SessionSummary {
     pub cache_creation_input_tokens: i64,
     pub cache_read_input_tokens: i64,
     pub subagents: i64,
+    /// Log formats that describe the session (transcript, stream-json, otlp).
+    pub sources: Vec<String>,
+    /// Stored user keys (keyed hashes, or names with `--store-identities`).
+    pub users: Vec<String>,
+    /// stream-json client configuration hashes (tools and MCP servers).
+    pub config_hashes: Vec<String>,
+    /// stream-json runs, and those killed before their result line.
+    pub runs: i64,
+    pub incomplete_runs: i64,
+    pub cost_usd: Option<f64>,
 }
 
 /// Sessions matching `filter`, oldest first.
@@ -80,7 +115,14 @@ pub fn sessions(
     let sql = format!(
         "SELECT session_id, project, cwd, git_branch, first_ts_ms, last_ts_ms, versions, main_model,
                 models, responses, input_tokens, output_tokens, cache_creation_input_tokens,
-                cache_read_input_tokens, subagents
+                cache_read_input_tokens, subagents,
+                COALESCE((SELECT sources FROM session_meta m WHERE m.session_id = sessions.session_id), ''),
+                COALESCE((SELECT group_concat(user_key, ',') FROM (SELECT DISTINCT user_key FROM session_users u
+                          WHERE u.session_id = sessions.session_id ORDER BY user_key)), ''),
+                COALESCE((SELECT config_hash FROM session_meta m WHERE m.session_id = sessions.session_id), ''),
+                COALESCE((SELECT runs FROM session_meta m WHERE m.session_id = sessions.session_id), 0),
+                COALESCE((SELECT incomplete_runs FROM session_meta m WHERE m.session_id = sessions.session_id), 0),
+                (SELECT cost_usd FROM session_meta m WHERE m.session_id = sessions.session_id)
          FROM sessions WHERE {clause}
          ORDER BY first_ts_ms IS NULL, first_ts_ms, session_id LIMIT ?"
     );
@@ -108,6 +150,12 @@ pub fn sessions(
             cache_creation_input_tokens: r.get(12)?,
             cache_read_input_tokens: r.get(13)?,
             subagents: r.get(14)?,
+            sources: list(r.get(15)?),
+            users: list(r.get(16)?),
+            config_hashes: list(r.get(17)?),
+            runs: r.get(18)?,
+            incomplete_runs: r.get(19)?,
+            cost_usd: r.get(20)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -89,6 +89,11 @@ const RAW_TABLES: &[&str] = &[
     "unknown_fields",
     "ingest_errors",
     "texts",
+    "run_inits",
+    "run_results",
+    "otel_requests",
+    "otel_events",
+    "session_users",
 ];
 
 fn write_chunk(tx: &Transaction, chunk: &FileChunk, now_ms: i64) -> Result<(), StoreError> {
@@ -262,6 +267,7 @@ fn write_chunk(tx: &Transaction, chunk: &FileChunk, now_ms: i64) -> Result<(), S
             ])?;
         }
     }
+    write_source_rows(tx, file_id, b)?;
     for (table, column, counts) in [
         ("record_types", "record_type", &b.record_types),
         ("unknown_fields", "field", &b.unknown_fields),
@@ -276,6 +282,100 @@ fn write_chunk(tx: &Transaction, chunk: &FileChunk, now_ms: i64) -> Result<(), S
     }
     for (session_id, seen) in &b.sessions {
         merge_file_session(tx, file_id, session_id, seen)?;
+        tx.prepare_cached("INSERT OR IGNORE INTO dirty_sessions VALUES (?1)")?
+            .execute([session_id])?;
+    }
+    Ok(())
+}
+
+/// Rows only stream-json and OpenTelemetry files have, and user tags.
+fn write_source_rows(tx: &Transaction, file_id: i64, b: &Batch) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO run_inits VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for r in &b.run_inits {
+        stmt.execute(params![
+            file_id,
+            r.line_no as i64,
+            r.session_id,
+            r.ts_ms,
+            r.model,
+            r.version,
+            r.permission_mode,
+            r.api_key_source,
+            r.output_style,
+            r.tools,
+            r.mcp_servers,
+            r.config_hash
+        ])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO run_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+             ?15, ?16)",
+    )?;
+    for r in &b.run_results {
+        let u = r.usage.as_ref();
+        stmt.execute(params![
+            file_id,
+            r.line_no as i64,
+            r.session_id,
+            r.ts_ms,
+            r.subtype,
+            r.is_error,
+            r.duration_ms,
+            r.duration_api_ms,
+            r.num_turns,
+            r.total_cost_usd,
+            u.map(|u| u.input_tokens as i64),
+            u.map(|u| u.output_tokens as i64),
+            u.map(|u| u.cache_creation_input_tokens as i64),
+            u.map(|u| u.cache_read_input_tokens as i64),
+            r.model_usage,
+            r.permission_denials
+        ])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO otel_requests VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    for r in &b.otel_requests {
+        stmt.execute(params![
+            file_id,
+            r.line_no as i64,
+            r.session_id,
+            r.ts_ms,
+            r.request_id,
+            r.model,
+            r.version,
+            r.cost_usd,
+            r.duration_ms,
+            r.ttft_ms,
+            r.input_tokens as i64,
+            r.output_tokens as i64,
+            r.cache_read_tokens as i64,
+            r.cache_creation_tokens as i64
+        ])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO otel_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for e in &b.otel_events {
+        stmt.execute(params![
+            file_id,
+            e.line_no as i64,
+            e.session_id,
+            e.ts_ms,
+            e.name,
+            e.tool_name,
+            e.success,
+            e.duration_ms,
+            e.detail,
+            e.value
+        ])?;
+    }
+    let mut stmt =
+        tx.prepare_cached("INSERT OR IGNORE INTO session_users VALUES (?1, ?2, ?3, ?4)")?;
+    for (session_id, user_key, source) in &b.users {
+        stmt.execute(params![file_id, session_id, user_key, source.as_str()])?;
         tx.prepare_cached("INSERT OR IGNORE INTO dirty_sessions VALUES (?1)")?
             .execute([session_id])?;
     }
