@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod arms;
 mod audit;
 mod baseline;
 mod features;
@@ -74,6 +75,8 @@ pub enum Command {
     Features(features::Args),
     /// One session's fingerprint beside the median of its model's sessions.
     Show(show::Args),
+    /// Cluster sessions within each model so likely experiment arms stand out (k = 1: none).
+    Arms(arms::Args),
     /// Freeze, list, show, delete, export or import baselines for `audit`.
     Baseline(baseline::Args),
     /// Flag regressions of recent sessions against a baseline (exit 1 when one is flagged).
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sessions(args) => sessions::run(&cli.global, args),
         Command::Features(args) => features::run(&cli.global, args),
         Command::Show(args) => show::run(&cli.global, args),
+        Command::Arms(args) => arms::run(&cli.global, args),
         Command::Baseline(args) => baseline::run(&cli.global, args),
         Command::Audit(args) => audit::run(&cli.global, args),
         Command::Simulate(args) => simulate::run(args),

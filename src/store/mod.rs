@@ -2,6 +2,7 @@
 //! rest of the tool uses. Schema lives in `migrations/NNNN_name.sql`,
 //! applied in order on open and recorded in `PRAGMA user_version`.
 
+pub mod arms;
 pub mod baselines;
 pub mod derive;
 pub mod identity;
