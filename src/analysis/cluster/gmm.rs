@@ -161,9 +161,10 @@ fn fit_with(
     } else {
         Vec::new()
     };
+    let quick = warm.is_some();
     let starts = if k == 1 { 1 } else { N_INIT };
     let mut inits: Vec<Vec<usize>> = Vec::new();
-    if k > 1 {
+    if k > 1 && !quick {
         let mut cache = DirCache::new();
         for cut in [None, Some(0.9), Some(0.8), Some(0.95)] {
             inits.extend(skew_split_labels(&init_space, k, cut, &mut cache));
@@ -193,9 +194,9 @@ fn fit_with(
     // k-means both in the whitened space (good for small arms) and on the
     // scaled values (good for large, balanced arms, which whitening shrinks).
     for s in 0..starts {
-        inits.extend(kmeans_labels(&init_space, k, seed.wrapping_add(s as u64), 5).map(|r| r.0));
-        if k > 1 && em_cov == Covariance::Tied {
-            inits.extend(kmeans_labels(x, k, seed.wrapping_add(100 + s as u64), 5).map(|r| r.0));
+        inits.extend(kmeans_labels(&init_space, k, seed.wrapping_add(s as u64), 3).map(|r| r.0));
+        if k > 1 && em_cov == Covariance::Tied && !quick {
+            inits.extend(kmeans_labels(x, k, seed.wrapping_add(100 + s as u64), 3).map(|r| r.0));
         }
     }
     // Short EM from every start, then the best one to convergence

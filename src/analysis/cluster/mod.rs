@@ -152,7 +152,7 @@ impl Default for ClusterParams {
             min_stability: 0.75,
             min_effect: 0.33,
             covariances: vec![Covariance::Tied, Covariance::Diagonal],
-            max_fit_rows: 5000,
+            max_fit_rows: 4000,
             normal_scores: true,
         }
     }

@@ -23,6 +23,7 @@ use hdbscan::{Hdbscan, HdbscanHyperParams};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 
 use super::gmm::{self, Gmm};
 use super::linalg::Mat;
@@ -182,50 +183,66 @@ fn choose_gmm(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choice 
         Some(k) => vec![k],
         None => (1..=p.k_max).collect(),
     };
-    let mut fits: Vec<(f64, usize, Covariance, Gmm)> = Vec::new();
-    for &cov in &p.covariances {
-        let mut best_bic = f64::INFINITY;
-        let mut worse_in_a_row = 0;
-        let mut prev: Option<Vec<usize>> = None;
-        for &k in &ks {
-            let np = gmm::n_params(k, d, cov);
-            let mut score = SelectionScore {
-                k,
-                covariance: Some(cov),
-                score: None,
-                n_params: Some(np),
-                rejected: None,
-            };
-            if np >= n || k >= n {
-                score.rejected = Some("more parameters than rows".into());
-            } else if worse_in_a_row >= 2 {
-                score.rejected = Some("not fitted: BIC worsened at the two smaller k".into());
-            } else {
-                let prev_labels = prev.take().filter(|_| p.k.is_none());
-                match gmm::fit(
-                    ctx.xf,
+    // Covariance types are fitted in parallel (k in turn within each, as
+    // every k also starts from splits of the previous fit); results are
+    // merged in a fixed order, so the outcome does not depend on threads.
+    let xf = ctx.xf;
+    let per_cov: Vec<(Vec<SelectionScore>, Vec<(f64, usize, Covariance, Gmm)>)> = p
+        .covariances
+        .par_iter()
+        .map(|&cov| {
+            let mut scores = Vec::new();
+            let mut fits = Vec::new();
+            let mut best_bic = f64::INFINITY;
+            let mut worse_in_a_row = 0;
+            let mut prev: Option<Vec<usize>> = None;
+            for &k in &ks {
+                let np = gmm::n_params(k, d, cov);
+                let mut score = SelectionScore {
                     k,
-                    cov,
-                    derive_seed(p.seed, k as u64),
-                    prev_labels.as_deref(),
-                ) {
-                    Some(f) => {
-                        prev = Some(f.model.predict(ctx.xf).0);
-                        let b = gmm::bic(f.loglik, np, n);
-                        score.score = Some(b);
-                        if b < best_bic {
-                            best_bic = b;
-                            worse_in_a_row = 0;
-                        } else {
-                            worse_in_a_row += 1;
+                    covariance: Some(cov),
+                    score: None,
+                    n_params: Some(np),
+                    rejected: None,
+                };
+                if np >= n || k >= n {
+                    score.rejected = Some("more parameters than rows".into());
+                } else if worse_in_a_row >= 2 {
+                    score.rejected = Some("not fitted: BIC worsened at the two smaller k".into());
+                } else {
+                    let prev_labels = prev.take().filter(|_| p.k.is_none());
+                    match gmm::fit(
+                        xf,
+                        k,
+                        cov,
+                        derive_seed(p.seed, k as u64),
+                        prev_labels.as_deref(),
+                    ) {
+                        Some(f) => {
+                            prev = Some(f.model.predict(xf).0);
+                            let b = gmm::bic(f.loglik, np, n);
+                            score.score = Some(b);
+                            if b < best_bic {
+                                best_bic = b;
+                                worse_in_a_row = 0;
+                            } else {
+                                worse_in_a_row += 1;
+                            }
+                            fits.push((b, scores.len(), cov, f.model));
                         }
-                        fits.push((b, selection.len(), cov, f.model));
+                        None => score.rejected = Some("EM degenerated".into()),
                     }
-                    None => score.rejected = Some("EM degenerated".into()),
                 }
+                scores.push(score);
             }
-            selection.push(score);
-        }
+            (scores, fits)
+        })
+        .collect();
+    let mut fits: Vec<(f64, usize, Covariance, Gmm)> = Vec::new();
+    for (scores, f) in per_cov {
+        let offset = selection.len();
+        fits.extend(f.into_iter().map(|(b, i, c, m)| (b, i + offset, c, m)));
+        selection.extend(scores);
     }
     fits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut gated = 0;
