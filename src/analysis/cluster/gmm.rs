@@ -208,7 +208,7 @@ fn fit_with(
         };
         let short = if k == 1 { MAX_ITER } else { SHORT_ITER };
         if let Some((m, ll)) = em(x, m0, &xtx, short) {
-            if best.as_ref().is_none_or(|b| ll > b.1) {
+            if best.as_ref().map_or(true, |b| ll > b.1) {
                 best = Some((m, ll));
             }
         }
@@ -245,7 +245,7 @@ fn skew_split_labels(
                 continue;
             }
             if let Some((gain, upper)) = best_skew_split(z, &members, cut, cache) {
-                if best.as_ref().is_none_or(|b| gain > b.0) {
+                if best.as_ref().map_or(true, |b| gain > b.0) {
                     best = Some((gain, c, upper));
                 }
             }
@@ -361,7 +361,7 @@ fn skew_direction(centred: &[Vec<f64>]) -> Option<Vec<f64>> {
     if norm(&mut w0) {
         starts.push(w0);
     }
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5ce_3d);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x0005_ce3d);
     for _ in 0..16 {
         let mut w: Vec<f64> = (0..d).map(|_| rng.gen::<f64>() - 0.5).collect();
         if norm(&mut w) {
@@ -388,7 +388,7 @@ fn skew_direction(centred: &[Vec<f64>]) -> Option<Vec<f64>> {
             }
         }
         let t = third(&w);
-        if best_w.as_ref().is_none_or(|b| t > b.0) {
+        if best_w.as_ref().map_or(true, |b| t > b.0) {
             best_w = Some((t, w));
         }
     }
@@ -603,7 +603,10 @@ fn fit_full_linfa(x: &Mat, k: usize, seed: u64) -> Option<Fit> {
         log_dets.push(log_det_chol(&l, d));
         chols.push(l);
     }
-    if weights.iter().any(|w| !(*w > 0.0)) {
+    if weights
+        .iter()
+        .any(|w| w.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+    {
         return None;
     }
     let model = Gmm {

@@ -52,6 +52,9 @@ pub(crate) struct Fitted {
     pub fit_rows: usize,
 }
 
+/// A fitted GMM candidate: (BIC, index in the selection list, covariance, model).
+type Candidate = (f64, usize, Covariance, Gmm);
+
 /// How rows outside the fitted subsample are assigned.
 enum Assigner {
     One,
@@ -187,7 +190,7 @@ fn choose_gmm(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choice 
     // every k also starts from splits of the previous fit); results are
     // merged in a fixed order, so the outcome does not depend on threads.
     let xf = ctx.xf;
-    let per_cov: Vec<(Vec<SelectionScore>, Vec<(f64, usize, Covariance, Gmm)>)> = p
+    let per_cov: Vec<(Vec<SelectionScore>, Vec<Candidate>)> = p
         .covariances
         .par_iter()
         .map(|&cov| {
@@ -238,7 +241,7 @@ fn choose_gmm(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choice 
             (scores, fits)
         })
         .collect();
-    let mut fits: Vec<(f64, usize, Covariance, Gmm)> = Vec::new();
+    let mut fits: Vec<Candidate> = Vec::new();
     for (scores, f) in per_cov {
         let offset = selection.len();
         fits.extend(f.into_iter().map(|(b, i, c, m)| (b, i + offset, c, m)));
