@@ -194,9 +194,17 @@ fn fit_with(
     // k-means both in the whitened space (good for small arms) and on the
     // scaled values (good for large, balanced arms, which whitening shrinks).
     for s in 0..starts {
-        inits.extend(kmeans_labels(&init_space, k, seed.wrapping_add(s as u64), 3).map(|r| r.0));
+        inits.extend(
+            kmeans_labels(
+                &init_space,
+                k,
+                seed.wrapping_add(s as u64),
+                if quick { 1 } else { 5 },
+            )
+            .map(|r| r.0),
+        );
         if k > 1 && em_cov == Covariance::Tied && !quick {
-            inits.extend(kmeans_labels(x, k, seed.wrapping_add(100 + s as u64), 3).map(|r| r.0));
+            inits.extend(kmeans_labels(x, k, seed.wrapping_add(100 + s as u64), 5).map(|r| r.0));
         }
     }
     // Short EM from every start, then the best one to convergence
