@@ -68,9 +68,6 @@ pub(crate) fn bootstrap_jaccard(
         }
     }
     per.extend((first..b).into_par_iter().map(run).collect::<Vec<_>>());
-    if std::env::var_os("ARMS_DEBUG").is_some() {
-        eprintln!("bootstrap jaccards: {per:.2?}");
-    }
     means(&per)
 }
 
