@@ -25,7 +25,7 @@ const MAX_ITER: usize = 100;
 /// EM iterations per start before the best start is run to convergence.
 const SHORT_ITER: usize = 10;
 /// k-means initialisations per k > 1 (besides the skew split).
-const N_INIT: usize = 2;
+const N_INIT: usize = 1;
 /// Rows used to find a skewed direction.
 const SKEW_ROWS: usize = 1000;
 /// Convergence: change of the mean log-likelihood per row.
@@ -104,7 +104,38 @@ pub(crate) fn kmeans_labels(
 
 /// Fit a k-component mixture. `None` when EM degenerates (an empty
 /// component, a singular covariance, or linfa failing).
-pub(crate) fn fit(x: &Mat, k: usize, cov: Covariance, seed: u64) -> Option<Fit> {
+/// Bootstrap re-fit: the usual starts plus a warm start from `warm` (the
+/// original clustering of the resampled rows); EM keeps the best likelihood.
+pub(crate) fn fit_warm(
+    x: &Mat,
+    k: usize,
+    cov: Covariance,
+    seed: u64,
+    warm: Vec<usize>,
+) -> Option<Fit> {
+    fit_with(x, k, cov, seed, None, Some(warm))
+}
+
+/// Fit a k-component mixture. `prev`: labels of a (k-1)-component fit, whose
+/// groups are split in turn (2-means) as further EM starts.
+pub(crate) fn fit(
+    x: &Mat,
+    k: usize,
+    cov: Covariance,
+    seed: u64,
+    prev: Option<&[usize]>,
+) -> Option<Fit> {
+    fit_with(x, k, cov, seed, prev, None)
+}
+
+fn fit_with(
+    x: &Mat,
+    k: usize,
+    cov: Covariance,
+    seed: u64,
+    prev: Option<&[usize]>,
+    warm: Option<Vec<usize>>,
+) -> Option<Fit> {
     if x.n <= k || x.d == 0 {
         return None;
     }
@@ -130,16 +161,51 @@ pub(crate) fn fit(x: &Mat, k: usize, cov: Covariance, seed: u64) -> Option<Fit> 
     } else {
         Vec::new()
     };
+    let quick = warm.is_some();
     let starts = if k == 1 { 1 } else { N_INIT };
     let mut inits: Vec<Vec<usize>> = Vec::new();
-    if k > 1 {
+    if k > 1 && !quick {
         let mut cache = DirCache::new();
         for cut in [None, Some(0.9), Some(0.8), Some(0.95)] {
             inits.extend(skew_split_labels(&init_space, k, cut, &mut cache));
         }
     }
+    if let Some(w) = warm.filter(|w| w.len() == x.n && w.iter().all(|&l| l < k)) {
+        inits.push(w);
+    }
+    if let Some(prev) = prev.filter(|p| k > 1 && p.len() == x.n) {
+        for c in 0..k - 1 {
+            let members: Vec<usize> = (0..x.n).filter(|&i| prev[i] == c).collect();
+            if members.len() < 4 {
+                continue;
+            }
+            let sub = x.select_rows(&members);
+            if let Some((l2, _)) = kmeans_labels(&sub, 2, seed.wrapping_add(200 + c as u64), 3) {
+                let mut labels = prev.to_vec();
+                for (pos, &i) in members.iter().enumerate() {
+                    if l2[pos] == 1 {
+                        labels[i] = k - 1;
+                    }
+                }
+                inits.push(labels);
+            }
+        }
+    }
+    // k-means both in the whitened space (good for small arms) and on the
+    // scaled values (good for large, balanced arms, which whitening shrinks).
     for s in 0..starts {
-        inits.extend(kmeans_labels(&init_space, k, seed.wrapping_add(s as u64), 1).map(|r| r.0));
+        inits.extend(
+            kmeans_labels(
+                &init_space,
+                k,
+                seed.wrapping_add(s as u64),
+                if quick { 1 } else { 5 },
+            )
+            .map(|r| r.0),
+        );
+        if k > 1 && em_cov == Covariance::Tied && !quick {
+            inits.extend(kmeans_labels(x, k, seed.wrapping_add(100 + s as u64), 5).map(|r| r.0));
+        }
     }
     // Short EM from every start, then the best one to convergence
     // (Biernacki, Celeux & Govaert 2003).
@@ -150,7 +216,7 @@ pub(crate) fn fit(x: &Mat, k: usize, cov: Covariance, seed: u64) -> Option<Fit> 
         };
         let short = if k == 1 { MAX_ITER } else { SHORT_ITER };
         if let Some((m, ll)) = em(x, m0, &xtx, short) {
-            if best.as_ref().is_none_or(|b| ll > b.1) {
+            if best.as_ref().map_or(true, |b| ll > b.1) {
                 best = Some((m, ll));
             }
         }
@@ -187,7 +253,7 @@ fn skew_split_labels(
                 continue;
             }
             if let Some((gain, upper)) = best_skew_split(z, &members, cut, cache) {
-                if best.as_ref().is_none_or(|b| gain > b.0) {
+                if best.as_ref().map_or(true, |b| gain > b.0) {
                     best = Some((gain, c, upper));
                 }
             }
@@ -303,7 +369,7 @@ fn skew_direction(centred: &[Vec<f64>]) -> Option<Vec<f64>> {
     if norm(&mut w0) {
         starts.push(w0);
     }
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5ce_3d);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x0005_ce3d);
     for _ in 0..16 {
         let mut w: Vec<f64> = (0..d).map(|_| rng.gen::<f64>() - 0.5).collect();
         if norm(&mut w) {
@@ -330,7 +396,7 @@ fn skew_direction(centred: &[Vec<f64>]) -> Option<Vec<f64>> {
             }
         }
         let t = third(&w);
-        if best_w.as_ref().is_none_or(|b| t > b.0) {
+        if best_w.as_ref().map_or(true, |b| t > b.0) {
             best_w = Some((t, w));
         }
     }
@@ -338,7 +404,7 @@ fn skew_direction(centred: &[Vec<f64>]) -> Option<Vec<f64>> {
 }
 
 /// Rows mapped to L^-1 x with L L^T the covariance of the rows.
-fn whiten(x: &Mat) -> Option<Mat> {
+pub(crate) fn whiten(x: &Mat) -> Option<Mat> {
     let d = x.d;
     let n = x.n as f64;
     let mut mean = vec![0.0; d];
@@ -545,7 +611,10 @@ fn fit_full_linfa(x: &Mat, k: usize, seed: u64) -> Option<Fit> {
         log_dets.push(log_det_chol(&l, d));
         chols.push(l);
     }
-    if weights.iter().any(|w| !(*w > 0.0)) {
+    if weights
+        .iter()
+        .any(|w| w.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+    {
         return None;
     }
     let model = Gmm {

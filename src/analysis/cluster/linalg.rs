@@ -67,7 +67,7 @@ fn try_cholesky(a: &[f64], d: usize, ridge: f64) -> Option<Vec<f64>> {
                 s -= l[i * d + k] * l[j * d + k];
             }
             if i == j {
-                if !(s > 0.0) || !s.is_finite() {
+                if s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !s.is_finite() {
                     return None;
                 }
                 l[i * d + i] = s.sqrt();

@@ -152,7 +152,7 @@ impl Default for ClusterParams {
             min_stability: 0.75,
             min_effect: 0.33,
             covariances: vec![Covariance::Tied, Covariance::Diagonal],
-            max_fit_rows: 5000,
+            max_fit_rows: 4000,
             normal_scores: true,
         }
     }
@@ -177,8 +177,9 @@ pub struct SelectionScore {
     pub k: usize,
     /// Covariance type (GMM only).
     pub covariance: Option<Covariance>,
-    /// BIC (GMM; lower is better) or mean silhouette (k-means; higher is better).
-    pub score: f64,
+    /// BIC (GMM; lower is better) or mean silhouette (k-means; higher is
+    /// better); `None` when the candidate could not be fitted.
+    pub score: Option<f64>,
     /// Free parameters (GMM) for the BIC penalty.
     pub n_params: Option<usize>,
     /// Why the candidate was set aside, if it was.

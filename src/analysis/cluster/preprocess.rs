@@ -50,7 +50,7 @@ pub(crate) fn prepare(columns: &[FeatureColumn], seed: u64, normal_scores: bool)
     let mut dropped = Vec::new();
     let mut imputed = Vec::new();
     let mut cols: Vec<Vec<f64>> = Vec::new();
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed_0f_5c0e5);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x05ee_d0f5_c0e5);
     for (j, c) in columns.iter().enumerate() {
         let t: Vec<Option<f64>> = c
             .values

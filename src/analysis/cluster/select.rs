@@ -23,6 +23,7 @@ use hdbscan::{Hdbscan, HdbscanHyperParams};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 
 use super::gmm::{self, Gmm};
 use super::linalg::Mat;
@@ -50,6 +51,9 @@ pub(crate) struct Fitted {
     pub stability: Vec<Option<f64>>,
     pub fit_rows: usize,
 }
+
+/// A fitted GMM candidate: (BIC, index in the selection list, covariance, model).
+type Candidate = (f64, usize, Covariance, Gmm);
 
 /// How rows outside the fitted subsample are assigned.
 enum Assigner {
@@ -182,40 +186,66 @@ fn choose_gmm(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choice 
         Some(k) => vec![k],
         None => (1..=p.k_max).collect(),
     };
-    let mut fits: Vec<(f64, usize, Covariance, Gmm)> = Vec::new();
-    for &cov in &p.covariances {
-        let mut best_bic = f64::INFINITY;
-        let mut worse_in_a_row = 0;
-        for &k in &ks {
-            let np = gmm::n_params(k, d, cov);
-            let mut score = SelectionScore {
-                k,
-                covariance: Some(cov),
-                score: f64::NAN,
-                n_params: Some(np),
-                rejected: None,
-            };
-            if np >= n || k >= n {
-                score.rejected = Some("more parameters than rows".into());
-            } else if worse_in_a_row >= 2 {
-                score.rejected = Some("not fitted: BIC worsened at the two smaller k".into());
-            } else {
-                match gmm::fit(ctx.xf, k, cov, derive_seed(p.seed, k as u64)) {
-                    Some(f) => {
-                        score.score = gmm::bic(f.loglik, np, n);
-                        if score.score < best_bic {
-                            best_bic = score.score;
-                            worse_in_a_row = 0;
-                        } else {
-                            worse_in_a_row += 1;
+    // Covariance types are fitted in parallel (k in turn within each, as
+    // every k also starts from splits of the previous fit); results are
+    // merged in a fixed order, so the outcome does not depend on threads.
+    let xf = ctx.xf;
+    let per_cov: Vec<(Vec<SelectionScore>, Vec<Candidate>)> = p
+        .covariances
+        .par_iter()
+        .map(|&cov| {
+            let mut scores = Vec::new();
+            let mut fits = Vec::new();
+            let mut best_bic = f64::INFINITY;
+            let mut worse_in_a_row = 0;
+            let mut prev: Option<Vec<usize>> = None;
+            for &k in &ks {
+                let np = gmm::n_params(k, d, cov);
+                let mut score = SelectionScore {
+                    k,
+                    covariance: Some(cov),
+                    score: None,
+                    n_params: Some(np),
+                    rejected: None,
+                };
+                if np >= n || k >= n {
+                    score.rejected = Some("more parameters than rows".into());
+                } else if worse_in_a_row >= 2 {
+                    score.rejected = Some("not fitted: BIC worsened at the two smaller k".into());
+                } else {
+                    let prev_labels = prev.take().filter(|_| p.k.is_none());
+                    match gmm::fit(
+                        xf,
+                        k,
+                        cov,
+                        derive_seed(p.seed, k as u64),
+                        prev_labels.as_deref(),
+                    ) {
+                        Some(f) => {
+                            prev = Some(f.model.predict(xf).0);
+                            let b = gmm::bic(f.loglik, np, n);
+                            score.score = Some(b);
+                            if b < best_bic {
+                                best_bic = b;
+                                worse_in_a_row = 0;
+                            } else {
+                                worse_in_a_row += 1;
+                            }
+                            fits.push((b, scores.len(), cov, f.model));
                         }
-                        fits.push((score.score, selection.len(), cov, f.model));
+                        None => score.rejected = Some("EM degenerated".into()),
                     }
-                    None => score.rejected = Some("EM degenerated".into()),
                 }
+                scores.push(score);
             }
-            selection.push(score);
-        }
+            (scores, fits)
+        })
+        .collect();
+    let mut fits: Vec<Candidate> = Vec::new();
+    for (scores, f) in per_cov {
+        let offset = selection.len();
+        fits.extend(f.into_iter().map(|(b, i, c, m)| (b, i + offset, c, m)));
+        selection.extend(scores);
     }
     fits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut gated = 0;
@@ -223,8 +253,11 @@ fn choose_gmm(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choice 
         let k = model.k;
         let (l, _) = model.predict(ctx.xf);
         let labels: Vec<Option<usize>> = l.into_iter().map(Some).collect();
-        let refit = move |xb: &Mat, s: u64| {
-            gmm::fit(xb, k, cov, s).map(|f| f.model.predict(xb).0.into_iter().map(Some).collect())
+        let orig: Vec<usize> = labels.iter().map(|l| l.unwrap_or(0)).collect();
+        let refit = move |xb: &Mat, idx: &[usize], s: u64| {
+            let warm = idx.iter().map(|&i| orig[i]).collect();
+            gmm::fit_warm(xb, k, cov, s, warm)
+                .map(|f| f.model.predict(xb).0.into_iter().map(Some).collect())
         };
         if k == 1 || p.k.is_some() {
             let stability = Some(if k == 1 {
@@ -341,15 +374,16 @@ fn choose_kmeans(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choi
         let mut score = SelectionScore {
             k,
             covariance: None,
-            score: f64::NAN,
+            score: None,
             n_params: None,
             rejected: None,
         };
         match gmm::kmeans_labels(ctx.xf, k, derive_seed(p.seed, k as u64), 3) {
             Some((l, c)) => {
                 let sl: Vec<usize> = sub.iter().map(|&i| l[i]).collect();
-                score.score = silhouette(&ctx.xf.select_rows(&sub), &sl, k);
-                cands.push((score.score, selection.len(), k, l, c));
+                let sil = silhouette(&ctx.xf.select_rows(&sub), &sl, k);
+                score.score = Some(sil);
+                cands.push((sil, selection.len(), k, l, c));
             }
             None => score.rejected = Some("k-means failed".into()),
         }
@@ -359,7 +393,7 @@ fn choose_kmeans(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choi
     let mut gated = 0;
     for (sil, sel, k, l, c) in cands {
         let labels: Vec<Option<usize>> = l.into_iter().map(Some).collect();
-        let refit = move |xb: &Mat, s: u64| {
+        let refit = move |xb: &Mat, _idx: &[usize], s: u64| {
             gmm::kmeans_labels(xb, k, s, 3).map(|(l, _)| l.into_iter().map(Some).collect())
         };
         if p.k.is_some() {
@@ -406,12 +440,18 @@ fn choose_kmeans(ctx: &mut Ctx<'_>, selection: &mut Vec<SelectionScore>) -> Choi
 }
 
 fn run_hdbscan(x: &Mat, min_cluster: usize) -> Option<Vec<Option<usize>>> {
+    // The crate indexes the min_cluster-th neighbour: too few rows would panic.
+    if x.n <= 2 * min_cluster.max(2) {
+        return None;
+    }
     let rows: Vec<Vec<f64>> = (0..x.n).map(|i| x.row(i).to_vec()).collect();
     let hp = HdbscanHyperParams::builder()
         .min_cluster_size(min_cluster.max(2))
         .allow_single_cluster(true)
         .build();
-    let raw = Hdbscan::new(&rows, hp).cluster().ok()?;
+    let raw = std::panic::catch_unwind(|| Hdbscan::new(&rows, hp).cluster())
+        .ok()?
+        .ok()?;
     // Compact the labels to 0..k.
     let mut map = std::collections::BTreeMap::new();
     for &l in &raw {
@@ -485,7 +525,7 @@ fn choose_hdbscan(ctx: &mut Ctx<'_>) -> Choice {
             }
         };
     }
-    let refit = move |xb: &Mat, _s: u64| run_hdbscan(xb, min_cluster);
+    let refit = move |xb: &Mat, _idx: &[usize], _s: u64| run_hdbscan(xb, min_cluster);
     let stability = if p.bootstrap == 0 {
         None
     } else {

@@ -15,7 +15,8 @@ use rayon::prelude::*;
 use super::linalg::Mat;
 
 /// A re-clustering of a resample: labels (None = noise) of its rows, in order.
-pub(crate) type Refit<'a> = dyn Fn(&Mat, u64) -> Option<Vec<Option<usize>>> + Sync + 'a;
+/// The second argument holds the original rows drawn (into the fitted rows).
+pub(crate) type Refit<'a> = dyn Fn(&Mat, &[usize], u64) -> Option<Vec<Option<usize>>> + Sync + 'a;
 
 /// splitmix64: decorrelated seeds for derived random streams.
 pub(crate) fn derive_seed(seed: u64, stream: u64) -> u64 {
@@ -47,7 +48,7 @@ pub(crate) fn bootstrap_jaccard(
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(s);
         let idx: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
         let xb = x.select_rows(&idx);
-        match refit(&xb, s) {
+        match refit(&xb, &idx, s) {
             Some(lb) if lb.len() == n => jaccard_best(labels, k, &idx, &lb),
             _ => vec![0.0; k],
         }
@@ -67,9 +68,6 @@ pub(crate) fn bootstrap_jaccard(
         }
     }
     per.extend((first..b).into_par_iter().map(run).collect::<Vec<_>>());
-    if std::env::var_os("ARMS_DEBUG").is_some() {
-        eprintln!("bootstrap jaccards: {per:.2?}");
-    }
     means(&per)
 }
 
