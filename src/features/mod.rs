@@ -158,7 +158,7 @@ pub const CATALOG: &[FeatureDef] = &[
     def("output_tokens_per_second", Latency, "tokens/s", Log, Lower, "Output tokens over the time from input to the response's last line, over all responses."),
     def("cache_read_share", Cache, "share", Logit, Lower, "Cache-read tokens over all input tokens (fresh, cache-read and cache-creation)."),
     def("cache_1h_share", Cache, "share", Logit, Neither, "Share of cache-creation tokens written with the 1-hour TTL rather than 5 minutes."),
-    def("context_tokens_per_response", Cache, "tokens", Log, Neither, "Median input context per response (fresh + cache read + cache creation)."),
+    def("context_tokens_per_response", SessionShape, "tokens", Log, Neither, "Median input context per response (fresh + cache read + cache creation)."),
     def("api_error_rate", Errors, "share", Logit, Higher, "API error messages (synthetic error lines) over responses plus errors."),
     def("retry_rate", Errors, "per response", Log, Higher, "Retried API calls (system api_error lines) per response."),
     def("interrupt_rate", Errors, "per prompt", Log, Higher, "User interrupts per prompt."),

@@ -27,11 +27,20 @@ pub fn save_run(
     )?;
     let run_id = tx.last_insert_rowid();
     document["run_id"] = run_id.into();
-    tx.execute("UPDATE arm_runs SET result = ?1 WHERE id = ?2", params![document.to_string(), run_id])?;
+    tx.execute(
+        "UPDATE arm_runs SET result = ?1 WHERE id = ?2",
+        params![document.to_string(), run_id],
+    )?;
     {
         let mut insert = tx.prepare("INSERT INTO arm_assignments VALUES (?1, ?2, ?3, ?4, ?5)")?;
         for a in assignments {
-            insert.execute(params![run_id, a.session_id, a.stratum, a.cluster, a.probability])?;
+            insert.execute(params![
+                run_id,
+                a.session_id,
+                a.stratum,
+                a.cluster,
+                a.probability
+            ])?;
         }
     }
     tx.commit()?;
