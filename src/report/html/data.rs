@@ -749,7 +749,7 @@ fn arms(
             stride,
             &rows,
             options.map_points,
-            |s| group_of(s),
+            group_of,
             &labels,
         );
         return Ok(Arms::NoRun { by_model });
