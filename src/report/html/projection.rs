@@ -257,7 +257,12 @@ mod tests {
         let p = project(&values, stride, &rows).unwrap();
         let top = p.loadings[0][0].0;
         assert!(planted.iter().any(|&j| CATALOG[j].name == top), "{top}");
-        assert!(p.explained[0] > 0.2, "{:?}", p.explained);
+        // Three of 31 unit-variance features move together: about 3/31 of the variance and more.
+        assert!(
+            p.explained[0] > 0.1 && p.explained[0] > 1.5 * p.explained[1],
+            "{:?}",
+            p.explained
+        );
         let mean = |parity: usize| {
             let v: Vec<f64> = (0..n)
                 .filter(|r| r % 2 == parity)
