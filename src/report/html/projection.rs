@@ -270,6 +270,6 @@ mod tests {
                 .collect();
             v.iter().sum::<f64>() / v.len() as f64
         };
-        assert!((mean(0) - mean(1)).abs() > 3.0, "{} {}", mean(0), mean(1));
+        assert!((mean(0) - mean(1)).abs() > 2.0, "{} {}", mean(0), mean(1));
     }
 }
