@@ -68,9 +68,11 @@ con.commit()
 PY
 fi
 
-"$bin" --db "$db" baseline create first-week --until 2026-01-11 --force >/dev/null
+# The first three days precede both rollouts (day 3 on Opus, day 7 on Sonnet).
+"$bin" --db "$db" baseline create before-rollouts --until 2026-01-07 --force >/dev/null
 "$bin" --db "$db" report --html "$out/report.html" --markdown "$out/report.md"
-"$bin" --db "$db" report --since 2026-01-12 --baseline first-week --html "$out/report-audit.html"
+"$bin" --db "$db" report --since 2026-01-12 --baseline before-rollouts \
+    --html "$out/report-audit.html" --markdown "$out/report-audit.md" || true
 
 shoot() { # page, png, height, [fragment]
     local profile
@@ -82,6 +84,6 @@ shoot() { # page, png, height, [fragment]
     rm -rf "$profile"
     echo "screenshot: $2"
 }
-shoot "$out/report.html" "$out/report-staggered.png" 2600
+shoot "$out/report.html" "$out/report-staggered.png" 2530
 shoot "$out/report.html" "$out/report-full.png" 9000
 shoot "$out/report-audit.html" "$out/report-audit.png" 9000

@@ -768,19 +768,48 @@ pub fn distribution(c: &DistributionChart) -> Markup {
         .iter()
         .map(|v| (sy.map(*v), tick_label(*v, ystep)))
         .collect();
-    // Ticks evenly spaced on the analysis scale, labelled in the feature's unit.
-    let xticks: Vec<(f64, String)> = (0..=5)
-        .map(|i| {
-            let t = lo + (hi - lo) * i as f64 / 5.0;
-            let raw = untransform(c.transform, t);
-            let label = if c.percent {
-                format!("{}%", human(raw * 100.0))
-            } else {
-                human(raw)
-            };
-            (sx.map(t), label)
+    // Ticks at round values of the feature's unit (1-2-5 for log scales,
+    // familiar percentages for logit ones), placed on the analysis scale.
+    let label = |raw: f64| {
+        if c.percent {
+            format!("{}%", human(raw * 100.0))
+        } else {
+            human(raw)
+        }
+    };
+    let candidates: Vec<f64> = match c.transform {
+        Transform::Log => std::iter::once(0.0)
+            .chain((-3..=7).flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k))))
+            .collect(),
+        Transform::Logit => vec![
+            0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995,
+        ],
+        Transform::None => Vec::new(),
+    };
+    let mut round: Vec<f64> = candidates
+        .into_iter()
+        .filter(|raw| {
+            let t = c.transform.apply(*raw);
+            t >= lo - 1e-9 && t <= hi + 1e-9
         })
         .collect();
+    while round.len() > 7 {
+        // Thin out evenly, keeping the ends.
+        round = round.iter().step_by(2).copied().collect();
+    }
+    let xticks: Vec<(f64, String)> = if round.len() >= 3 {
+        round
+            .iter()
+            .map(|raw| (sx.map(c.transform.apply(*raw)), label(*raw)))
+            .collect()
+    } else {
+        (0..=5)
+            .map(|i| {
+                let t = lo + (hi - lo) * i as f64 / 5.0;
+                (sx.map(t), label(untransform(c.transform, t)))
+            })
+            .collect()
+    };
     let step_path = |h: &[f64; BINS]| {
         let mut d = String::new();
         d.push('M');

@@ -40,8 +40,8 @@ nav { margin: 6px 0 0; }
 nav a { color: #0072B2; margin-right: 16px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(128px, 1fr)); gap: 10px; margin: 10px 0 16px; }
 .card { border: 1px solid #e4e4e4; border-radius: 6px; padding: 8px 12px; }
-.card b { display: block; font-size: 21px; font-variant-numeric: tabular-nums; }
-.card span { color: #5c5c5c; font-size: 13px; }
+.card b { display: block; font-size: 19px; font-variant-numeric: tabular-nums; }
+.card > span { color: #5c5c5c; font-size: 13px; }
 .row { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; }
 table { border-collapse: collapse; font-size: 13.5px; margin: 6px 0 12px; }
 caption { text-align: left; font-weight: 600; padding: 0 0 4px; }
@@ -172,6 +172,18 @@ fn card(value: &str, label: &str) -> Markup {
     html! { div.card { b { (value) } span { (label) } } }
 }
 
+/// A count for a card: exact up to ten million, then "14.0 M" (exact in the tooltip).
+fn compact(n: i64) -> Markup {
+    if n.abs() < 10_000_000 {
+        return html! { (thousands(n)) };
+    }
+    html! { span title=(thousands(n)) { (format!("{:.1} M", n as f64 / 1e6)) } }
+}
+
+fn card_n(n: i64, label: &str) -> Markup {
+    html! { div.card { b { (compact(n)) } span { (label) } } }
+}
+
 fn overview(data: &ReportData) -> Markup {
     let o = &data.overview;
     let h = &o.health;
@@ -205,8 +217,8 @@ fn overview(data: &ReportData) -> Markup {
                 (card(&thousands(o.models.len() as i64), "models"))
                 (card(&thousands(o.versions.len() as i64), "Claude Code versions"))
                 (card(&thousands(days as i64), "days"))
-                (card(&thousands(o.responses), "API responses"))
-                (card(&thousands(o.output_tokens), "output tokens"))
+                (card_n(o.responses, "API responses"))
+                (card_n(o.output_tokens, "output tokens"))
             }
             @if o.sessions == 0 {
                 p.warn { "No session matches this selection. Run " code { "cc-fingerprint ingest" } " first, or widen " code { "--since" } " / " code { "--until" } "." }
