@@ -14,6 +14,7 @@ mod audit;
 mod baseline;
 mod features;
 mod ingest;
+mod report;
 mod sessions;
 mod show;
 mod simulate;
@@ -81,6 +82,8 @@ pub enum Command {
     Baseline(baseline::Args),
     /// Flag regressions of recent sessions against a baseline (exit 1 when one is flagged).
     Audit(audit::Args),
+    /// Write an HTML (or Markdown) report: overview, arms, timeline, audit.
+    Report(report::Args),
     /// Write a synthetic corpus with planted arms and regressions, and its ground truth.
     Simulate(simulate::Args),
 }
@@ -117,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Arms(args) => arms::run(&cli.global, args),
         Command::Baseline(args) => baseline::run(&cli.global, args),
         Command::Audit(args) => audit::run(&cli.global, args),
+        Command::Report(args) => report::run(&cli.global, args),
         Command::Simulate(args) => simulate::run(args),
     }
 }

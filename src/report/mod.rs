@@ -3,6 +3,10 @@
 //! Everything goes to a writer passed in (stdout in practice), and every
 //! write error is returned, so a closed pipe ends the command quietly.
 
+pub mod charts;
+pub mod html;
+pub mod markdown;
+
 use std::io::Write;
 
 use comfy_table::{presets, ContentArrangement, Table};
