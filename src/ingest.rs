@@ -331,7 +331,7 @@ fn process_file(
         );
     };
     if let Some(k) = prior {
-        let same_format = ctx.format.map_or(true, |f| f.as_str() == k.format);
+        let same_format = ctx.format.is_none_or(|f| f.as_str() == k.format);
         if k.size == size && k.mtime_ns == mtime && same_format {
             return FileReport::simple(FileOutcome::Unchanged, None);
         }

@@ -341,7 +341,7 @@ fn covariance_name(c: Covariance) -> String {
     c.to_string()
 }
 
-fn stratum_report<'a>(
+fn stratum_report(
     stratum: &str,
     members: &[&SessionSummary],
     outcome: Result<StratumResult, ClusterError>,

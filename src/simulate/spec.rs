@@ -510,13 +510,13 @@ impl ResolvedArm {
     pub fn eligible(&self, model: &str, version: &str, start_ms: i64) -> bool {
         self.models
             .as_ref()
-            .map_or(true, |m| m.iter().any(|x| x == model))
+            .is_none_or(|m| m.iter().any(|x| x == model))
             && self
                 .versions
                 .as_ref()
-                .map_or(true, |v| version_matches(v, version))
-            && self.from_ms.map_or(true, |f| start_ms >= f)
-            && self.until_ms.map_or(true, |u| start_ms < u)
+                .is_none_or(|v| version_matches(v, version))
+            && self.from_ms.is_none_or(|f| start_ms >= f)
+            && self.until_ms.is_none_or(|u| start_ms < u)
     }
 }
 
@@ -541,11 +541,11 @@ impl ResolvedRegression {
             && self
                 .models
                 .as_ref()
-                .map_or(true, |m| m.iter().any(|x| x == model))
+                .is_none_or(|m| m.iter().any(|x| x == model))
             && self
                 .versions
                 .as_ref()
-                .map_or(true, |v| version_matches(v, version))
+                .is_none_or(|v| version_matches(v, version))
     }
 }
 

@@ -216,7 +216,7 @@ fn fit_with(
         };
         let short = if k == 1 { MAX_ITER } else { SHORT_ITER };
         if let Some((m, ll)) = em(x, m0, &xtx, short) {
-            if best.as_ref().map_or(true, |b| ll > b.1) {
+            if best.as_ref().is_none_or(|b| ll > b.1) {
                 best = Some((m, ll));
             }
         }
@@ -253,7 +253,7 @@ fn skew_split_labels(
                 continue;
             }
             if let Some((gain, upper)) = best_skew_split(z, &members, cut, cache) {
-                if best.as_ref().map_or(true, |b| gain > b.0) {
+                if best.as_ref().is_none_or(|b| gain > b.0) {
                     best = Some((gain, c, upper));
                 }
             }
@@ -396,7 +396,7 @@ fn skew_direction(centred: &[Vec<f64>]) -> Option<Vec<f64>> {
             }
         }
         let t = third(&w);
-        if best_w.as_ref().map_or(true, |b| t > b.0) {
+        if best_w.as_ref().is_none_or(|b| t > b.0) {
             best_w = Some((t, w));
         }
     }

@@ -89,7 +89,7 @@ pub fn best_split(k: &[u64], n: &[u64], min_segment: usize) -> Option<(usize, f6
         }
         let lr = 2.0 * (loglik(kl, nl) + loglik(ks - kl, ns - nl) - whole);
         // first maximum wins, so ties resolve deterministically
-        if best.map_or(true, |(_, b)| lr > b + 1e-12 * b.abs().max(1.0)) {
+        if best.is_none_or(|(_, b)| lr > b + 1e-12 * b.abs().max(1.0)) {
             best = Some((t, lr.max(0.0)));
         }
     }

@@ -13,7 +13,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use serde::Deserialize;
 
 use super::projection::{project, Projection};
-use crate::analysis::audit::{audit, AuditParams, AuditResult};
+use crate::analysis::audit::{audit, AuditParams, AuditResult, WindowSession};
 use crate::features::{FeatureDef, CATALOG};
 use crate::report::charts::{colour, ScatterGroup, StackSeries, GREY};
 use crate::store::baselines::{self, Baseline};
@@ -356,12 +356,9 @@ pub fn gather(conn: &Connection, options: &Options) -> anyhow::Result<ReportData
                 })
                 .collect();
             let def = &CATALOG[j];
-            let baseline = audit_section.as_ref().and_then(|a| {
-                a.baseline
-                    .features
-                    .get(def.name)
-                    .and_then(|f| quartiles(f.values.clone()))
-            });
+            let baseline = audit_section
+                .as_ref()
+                .and_then(|a| quartiles(a.baseline.pooled(def.name)));
             let flagged = audit_section.as_ref().is_some_and(|a| {
                 a.result
                     .features
@@ -547,27 +544,19 @@ fn audit_section(
             "no baseline named {name}; create one with `cc-fingerprint baseline create {name} --since ... --until ...`"
         )
     })?;
-    let window: Vec<(String, Vec<Option<f64>>)> = sessions
+    let window: Vec<WindowSession> = sessions
         .iter()
         .enumerate()
-        .map(|(s, session)| {
-            let row = values[s * stride..(s + 1) * stride]
+        .map(|(s, session)| WindowSession {
+            session_id: session.id.clone(),
+            stratum: baselines::stratum(session.model.as_deref()),
+            values: values[s * stride..(s + 1) * stride]
                 .iter()
                 .map(|v| v.is_finite().then_some(*v))
-                .collect();
-            (session.id.clone(), row)
+                .collect(),
         })
         .collect();
-    let baseline_values: Vec<Vec<f64>> = CATALOG
-        .iter()
-        .map(|def| {
-            baseline
-                .features
-                .get(def.name)
-                .map(|f| f.values.clone())
-                .unwrap_or_default()
-        })
-        .collect();
+    let baseline_values = baseline.audit_values();
     let params = AuditParams::default();
     let result = audit(&baseline_values, &window, &params);
     let overlap = match (
@@ -598,7 +587,7 @@ fn audit_section(
             let j = CATALOG.iter().position(|d| d.name == f.feature)?;
             Some(Distribution {
                 def: &CATALOG[j],
-                baseline: baseline_values[j].clone(),
+                baseline: baseline.pooled(f.feature),
                 window: (0..sessions.len())
                     .map(|s| values[s * stride + j])
                     .filter(|v| v.is_finite())
