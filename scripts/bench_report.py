@@ -9,7 +9,7 @@ minutes and measure ingest, not the report. Feature values are drawn per
 stratum (three models over 60 days) with a planted arm in one stratum from
 day 20, so the maps, share charts and timeline have something to draw.
 Then it times `report --html` without and with `--baseline` and prints the
-wall time and file size of each. Uses the release binary (build it first:
+wall time and file size of each, and the time of `audit` alone. Uses the release binary (build it first:
 `cargo build --release`). Only the standard library is needed.
 """
 import argparse
@@ -114,6 +114,10 @@ def main():
         wall = time.time() - start
         size = os.path.getsize(out)
         print(f"{label}: {wall:.2f} s, {size / 1e6:.2f} MB ({size:,} bytes) -> {out}")
+    start = time.time()
+    done = subprocess.run([args.bin, "--db", db, "audit", "--baseline", "first-month", "--since", "2026-02-04",
+                           "--format", "json"], capture_output=True)
+    print(f"audit --baseline: {time.time() - start:.2f} s (exit {done.returncode})")
     return 0
 
 

@@ -34,11 +34,12 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::stats::multiple::bh_qvalues;
 use crate::analysis::stats::rank::{
-    cliffs_delta, hodges_lehmann, mann_whitney_u, rankdata, MwMethod,
+    cliffs_delta, hodges_lehmann_shift, mann_whitney_u, rankdata, MwMethod,
 };
 use crate::analysis::stats::robust::{median, quantile, robust_center_scale};
 use crate::analysis::stats::Alternative;
@@ -182,29 +183,34 @@ pub fn audit(
             *unmatched.entry(session.stratum.clone()).or_insert(0) += 1;
         }
     }
-    let mut results: Vec<FeatureResult> = Vec::with_capacity(CATALOG.len());
-    let mut pvalues = Vec::with_capacity(CATALOG.len());
-    for (i, def) in CATALOG.iter().enumerate() {
-        let pairs: Vec<(Vec<f64>, Vec<f64>)> = by_stratum
-            .iter()
-            .map(|(stratum, sessions)| {
-                let base = baseline[*stratum]
-                    .get(i)
-                    .map(|v| finite(v))
-                    .unwrap_or_default();
-                let win: Vec<f64> = sessions
-                    .iter()
-                    .filter_map(|s| s.values[i])
-                    .filter(|v| v.is_finite())
-                    .collect();
-                (win, base)
-            })
-            .filter(|(win, base)| !win.is_empty() && !base.is_empty())
-            .collect();
-        let result = test_feature(def, &pairs, params);
-        pvalues.push(result.p_value.unwrap_or(f64::NAN));
-        results.push(result);
-    }
+    // Features are independent computations: one per rayon task.
+    let mut results: Vec<FeatureResult> = CATALOG
+        .par_iter()
+        .enumerate()
+        .map(|(i, def)| {
+            let pairs: Vec<(Vec<f64>, Vec<f64>)> = by_stratum
+                .iter()
+                .map(|(stratum, sessions)| {
+                    let base = baseline[*stratum]
+                        .get(i)
+                        .map(|v| finite(v))
+                        .unwrap_or_default();
+                    let win: Vec<f64> = sessions
+                        .iter()
+                        .filter_map(|s| s.values[i])
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    (win, base)
+                })
+                .filter(|(win, base)| !win.is_empty() && !base.is_empty())
+                .collect();
+            test_feature(def, &pairs, params)
+        })
+        .collect();
+    let pvalues: Vec<f64> = results
+        .iter()
+        .map(|r| r.p_value.unwrap_or(f64::NAN))
+        .collect();
     let qvalues = bh_qvalues(&pvalues).unwrap_or_else(|_| vec![f64::NAN; pvalues.len()]);
     for (result, q) in results.iter_mut().zip(qvalues) {
         if result.status == Status::NotEnoughData || !q.is_finite() {
@@ -327,16 +333,16 @@ fn test_feature(
     for (win, base) in pairs {
         let (n1, n2) = (win.len() as f64, base.len() as f64);
         let weight = n1 * n2 / (n1 + n2);
-        let (Ok(cd), Ok(hl)) = (
+        let (Ok(cd), Ok(shift)) = (
             cliffs_delta(win, base, 0.95),
-            hodges_lehmann(win, base, 0.95),
+            hodges_lehmann_shift(win, base),
         ) else {
             continue;
         };
         weights += weight;
         delta_sum += weight * cd.delta;
         delta_var += weight * weight * cd.variance;
-        shift_sum += weight * hl.shift;
+        shift_sum += weight * shift;
     }
     if weights > 0.0 {
         let delta = delta_sum / weights;

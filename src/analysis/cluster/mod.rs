@@ -129,6 +129,13 @@ pub struct ClusterParams {
     /// Smallest |Cliff's delta| (vs the rest of the stratum) that at least one
     /// feature of every cluster must reach (auto k only).
     pub min_effect: f64,
+    /// An arm must differ from the rest of its stratum by |Cliff's delta| >=
+    /// `strong_effect` in at least `min_strong_features` features. On
+    /// simulated data with no arms, the splits BIC proposed were sharp in one
+    /// feature only (a kind of session, e.g. no tool use); planted arms were
+    /// sharp (|delta| >= 0.95) in two or more.
+    pub strong_effect: f64,
+    pub min_strong_features: usize,
     /// Covariance types the GMM may choose from.
     pub covariances: Vec<Covariance>,
     /// Models are fitted on a seeded subsample of at most this many rows; the
@@ -151,6 +158,8 @@ impl Default for ClusterParams {
             min_share: 0.03,
             min_stability: 0.75,
             min_effect: 0.33,
+            strong_effect: 0.9,
+            min_strong_features: 2,
             covariances: vec![Covariance::Tied, Covariance::Diagonal],
             max_fit_rows: 4000,
             normal_scores: true,

@@ -324,11 +324,20 @@ fn gate(
                 p.min_share * 100.0
             ));
         }
-        let eff = max_abs_delta(&ctx.ranks, labels, c);
+        let deltas = abs_deltas(&ctx.ranks, labels, c);
+        let eff = deltas.first().copied().unwrap_or(0.0);
         if eff < p.min_effect {
             return Err(format!(
                 "a cluster differs from the rest by at most |Cliff's delta| {eff:.2} (< {:.2})",
                 p.min_effect
+            ));
+        }
+        let strong = deltas.iter().filter(|d| **d >= p.strong_effect).count();
+        if strong < p.min_strong_features {
+            return Err(format!(
+                "a cluster differs strongly (|Cliff's delta| >= {:.2}) in {strong} feature(s), fewer than {}: \
+                 one sharp feature alone is more likely a kind of task than a server-side arm",
+                p.strong_effect, p.min_strong_features
             ));
         }
     }
@@ -641,10 +650,11 @@ pub(crate) fn cliffs_delta_from_ranks(rank_sum: f64, n1: usize, n2: usize) -> f6
     2.0 * u / (a * b) - 1.0
 }
 
-fn max_abs_delta(ranks: &[Vec<f64>], labels: &[Option<usize>], c: usize) -> f64 {
+/// |Cliff's delta| of cluster `c` against the rest, per feature, largest first.
+fn abs_deltas(ranks: &[Vec<f64>], labels: &[Option<usize>], c: usize) -> Vec<f64> {
     let n1 = labels.iter().filter(|l| **l == Some(c)).count();
     let n2 = labels.len() - n1;
-    ranks
+    let mut deltas: Vec<f64> = ranks
         .iter()
         .map(|r| {
             let s: f64 = r
@@ -655,5 +665,7 @@ fn max_abs_delta(ranks: &[Vec<f64>], labels: &[Option<usize>], c: usize) -> f64 
                 .sum();
             cliffs_delta_from_ranks(s, n1, n2).abs()
         })
-        .fold(0.0, f64::max)
+        .collect();
+    deltas.sort_by(|a, b| b.total_cmp(a));
+    deltas
 }

@@ -294,13 +294,7 @@ pub fn hodges_lehmann(x: &[f64], y: &[f64], level: f64) -> Result<HodgesLehmann>
     need("hodges_lehmann: x", 1, xs.len())?;
     need("hodges_lehmann: y", 1, ys.len())?;
     let total = (xs.len() as u64) * (ys.len() as u64);
-    let shift = if total % 2 == 1 {
-        kth_difference(&xs, &ys, total.div_ceil(2))
-    } else {
-        let a = kth_difference(&xs, &ys, total / 2);
-        let b = kth_difference(&xs, &ys, total / 2 + 1);
-        a + (b - a) / 2.0
-    };
+    let shift = median_difference(&xs, &ys);
     let (n1, n2) = (xs.len() as f64, ys.len() as f64);
     let z = norm_ppf(0.5 + level / 2.0);
     let c = (n1 * n2 / 2.0 - z * (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt()).floor();
@@ -310,6 +304,28 @@ pub fn hodges_lehmann(x: &[f64], y: &[f64], level: f64) -> Result<HodgesLehmann>
         ci_low: kth_difference(&xs, &ys, c),
         ci_high: kth_difference(&xs, &ys, total + 1 - c),
     })
+}
+
+/// The Hodges-Lehmann shift alone (see [`hodges_lehmann`]), for callers that
+/// do not report its interval: half the work.
+pub fn hodges_lehmann_shift(x: &[f64], y: &[f64]) -> Result<f64> {
+    let xs = finite_sorted(x);
+    let ys = finite_sorted(y);
+    need("hodges_lehmann_shift: x", 1, xs.len())?;
+    need("hodges_lehmann_shift: y", 1, ys.len())?;
+    Ok(median_difference(&xs, &ys))
+}
+
+/// Median of the pairwise differences of two sorted, finite samples.
+fn median_difference(xs: &[f64], ys: &[f64]) -> f64 {
+    let total = (xs.len() as u64) * (ys.len() as u64);
+    if total % 2 == 1 {
+        kth_difference(xs, ys, total.div_ceil(2))
+    } else {
+        let a = kth_difference(xs, ys, total / 2);
+        let b = kth_difference(xs, ys, total / 2 + 1);
+        a + (b - a) / 2.0
+    }
 }
 
 /// Monotone map of f64 onto i64 (total order, -0.0 just below +0.0).

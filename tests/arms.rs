@@ -1,0 +1,182 @@
+//! End-to-end tests of `arms` on simulated corpora with a known truth:
+//! planted arms are recovered, and null data gives "no arms" (k = 1).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+/// Simulate, ingest, run `arms --format json`; returns (arms JSON, truth.json).
+fn arms_on(dir: &Path, scenario: &str, sessions: u32, seed: u32) -> (Value, Value) {
+    let corpus = dir.join(format!("{scenario}-{seed}"));
+    let db = dir.join(format!("{scenario}-{seed}.db"));
+    cli(&db)
+        .args([
+            "simulate",
+            "--scenario",
+            scenario,
+            "--sessions",
+            &sessions.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .arg("--out")
+        .arg(&corpus)
+        .assert()
+        .success();
+    ingest(&db, &[&corpus.join("projects")]);
+    let out = cli(&db)
+        .args(["arms", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arms = serde_json::from_slice(&out.stdout).unwrap();
+    let truth = serde_json::from_slice(&std::fs::read(corpus.join("truth.json")).unwrap()).unwrap();
+    (arms, truth)
+}
+
+/// Adjusted Rand index (Hubert & Arabie 1985), via the project's stats module.
+fn ari(a: &[String], b: &[String]) -> f64 {
+    cc_fingerprint::analysis::stats::agreement::adjusted_rand_index(a, b).unwrap()
+}
+
+/// Truth arm ("control" when none) and found arm ("control" for reference
+/// clusters and k = 1 strata) of every clustered session.
+fn labelled(arms: &Value, truth: &Value, stratum_filter: &str) -> (Vec<String>, Vec<String>) {
+    let truth_arm: BTreeMap<&str, String> = truth["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["session_id"].as_str().unwrap(),
+                s["arm"].as_str().unwrap_or("control").to_owned(),
+            )
+        })
+        .collect();
+    let mut reference = std::collections::BTreeSet::new();
+    for s in arms["strata"].as_array().unwrap() {
+        for c in s["clusters"].as_array().unwrap() {
+            if c["is_reference"] == true || s["k"] == 1 {
+                reference.insert(c["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let (mut t, mut f) = (Vec::new(), Vec::new());
+    for a in arms["assignments"].as_array().unwrap() {
+        let Some(cluster) = a["cluster"].as_str() else {
+            continue;
+        };
+        if !cluster.starts_with(stratum_filter) {
+            continue;
+        }
+        t.push(truth_arm[a["session_id"].as_str().unwrap()].clone());
+        f.push(if reference.contains(cluster) {
+            "control".to_owned()
+        } else {
+            cluster.to_owned()
+        });
+    }
+    (t, f)
+}
+
+#[test]
+fn a_ten_percent_arm_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    // `two-arms`: 10% of Opus sessions summarise thinking, write less text and
+    // call tools in parallel more.
+    let (arms, truth) = arms_on(dir.path(), "two-arms", 2000, 3);
+    let ks: BTreeMap<&str, u64> = arms["strata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "clustered")
+        .map(|s| (s["stratum"].as_str().unwrap(), s["k"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        ks,
+        BTreeMap::from([
+            ("claude-haiku-4-5-20251001", 1),
+            ("claude-opus-4-5-20251101", 2),
+            ("claude-sonnet-4-5-20250929", 1)
+        ])
+    );
+    let (t, f) = labelled(&arms, &truth, "claude-opus");
+    let opus = ari(&t, &f);
+    let (t, f) = labelled(&arms, &truth, "");
+    let all = ari(&t, &f);
+    assert!(
+        opus >= 0.9 && all >= 0.9,
+        "ARI Opus {opus}, all strata {all}"
+    );
+    // Every session is in the assignments, clustered or not.
+    assert_eq!(arms["assignments"].as_array().unwrap().len(), 2000);
+}
+
+#[test]
+fn a_staggered_rollout_shows_when_the_arm_started() {
+    let dir = tempfile::tempdir().unwrap();
+    // `staggered`: from 2026-01-08, 20% of Opus sessions hide their thinking.
+    let (arms, truth) = arms_on(dir.path(), "staggered", 2000, 1);
+    let opus = arms["strata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stratum"] == "claude-opus-4-5-20251101")
+        .unwrap();
+    assert_eq!(opus["k"], 2);
+    let arm = opus["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["is_reference"] == false)
+        .unwrap();
+    for day in arm["share_by_day"].as_array().unwrap() {
+        if day["day"].as_str().unwrap() < "2026-01-08" {
+            assert_eq!(day["sessions"], 0, "arm sessions before the rollout: {day}");
+        }
+    }
+    assert!(arm["first_timestamp"].as_str().unwrap() >= "2026-01-08");
+    let (t, f) = labelled(&arms, &truth, "claude-opus");
+    let t: Vec<String> = t
+        .into_iter()
+        .map(|a| {
+            if a == "opus-hidden-thinking" {
+                a
+            } else {
+                "control".into()
+            }
+        })
+        .collect();
+    assert!(ari(&t, &f) >= 0.8, "ARI {}", ari(&t, &f));
+}
+
+#[test]
+fn null_data_gives_no_arms_in_at_least_nineteen_of_twenty_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut with_arms = Vec::new();
+    for seed in 1..=20 {
+        let (arms, _) = arms_on(dir.path(), "null", 1000, seed);
+        let split: Vec<String> = arms["strata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["k"].as_u64().unwrap_or(1) > 1)
+            .map(|s| s["stratum"].as_str().unwrap().to_owned())
+            .collect();
+        if !split.is_empty() {
+            with_arms.push((seed, split));
+        }
+    }
+    assert!(
+        with_arms.len() <= 1,
+        "arms found in null data: {with_arms:?}"
+    );
+}
