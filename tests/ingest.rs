@@ -386,3 +386,27 @@ fn the_shared_real_corpus_ingests_cleanly() {
         [304, 64459, 220884, 1476114, 17152588]
     );
 }
+
+#[test]
+fn two_ingests_at_once_store_what_one_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let single = dir.path().join("single.db");
+    ingest(&single, &[&real_fixtures()]);
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("cc-fingerprint"))
+            .env_remove("CC_FINGERPRINT_DB")
+            .arg("--db")
+            .arg(&db)
+            .arg("ingest")
+            .arg(real_fixtures())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    assert_eq!(content_counts(&db), content_counts(&single));
+    assert_eq!(derived_rows(&db), derived_rows(&single));
+}

@@ -947,3 +947,81 @@ fn print_spec_round_trips() {
         assert!(tb[k] == *v, "{k} differs");
     }
 }
+
+/// The generated corpus goes through `ingest` without a single bad line, and
+/// a planted arm shows in the stored fingerprints in the declared direction.
+#[test]
+fn ingest_reads_every_generated_line_and_sees_the_planted_arm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("corpus");
+    let db = dir.path().join("x.db");
+    let bin = || {
+        let mut cmd = Command::cargo_bin("cc-fingerprint").unwrap();
+        cmd.env_remove("CC_FINGERPRINT_DB").arg("--db").arg(&db);
+        cmd
+    };
+    bin()
+        .args([
+            "simulate",
+            "--scenario",
+            "two-arms",
+            "--sessions",
+            "400",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let summary = bin()
+        .arg("ingest")
+        .arg(out.join("projects"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(summary["bad_lines"], 0);
+    assert_eq!(summary["files_unrecognised"], 0);
+    assert_eq!(summary["sessions_total"], 400);
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("truth.json")).unwrap()).unwrap();
+    let features = bin()
+        .args(["features", "--format", "json"])
+        .output()
+        .unwrap();
+    let features: serde_json::Value = serde_json::from_slice(&features.stdout).unwrap();
+    let arm_of: std::collections::HashMap<&str, bool> = truth["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["model"] == "claude-opus-4-5-20251101")
+        .map(|s| (s["session_id"].as_str().unwrap(), !s["arm"].is_null()))
+        .collect();
+    // The arm summarises thinking (15% visible): reported output tokens over
+    // visible tokens is far higher in the arm than in the other Opus sessions.
+    let (mut arm, mut control) = (Vec::new(), Vec::new());
+    for s in features["sessions"].as_array().unwrap() {
+        let Some(in_arm) = arm_of.get(s["session_id"].as_str().unwrap()) else {
+            continue;
+        };
+        let Some(v) = s["features"]["hidden_token_ratio"].as_f64() else {
+            continue;
+        };
+        if *in_arm {
+            arm.push(v)
+        } else {
+            control.push(v)
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, c) = (median(&mut arm), median(&mut control));
+    assert!(
+        arm.len() >= 10 && a > 1.5 * c,
+        "arm {a} ({} sessions) vs control {c}",
+        arm.len()
+    );
+}

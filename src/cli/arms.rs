@@ -218,6 +218,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         bootstrap: args.bootstrap,
         min_sessions: args.min_sessions,
         min_stability: args.min_stability,
+        min_strong_features: 2,
         ..ClusterParams::default()
     };
 

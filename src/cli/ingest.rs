@@ -64,6 +64,14 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     };
     let db = global.db_path()?;
     let mut store = Store::open(&db)?;
+    // One ingest at a time per database: a second one waits, then finds the
+    // files unchanged, instead of inserting the same new rows twice.
+    // Readers (arms, audit, report) never take this lock.
+    let lock_path = db.with_extension("ingest-lock");
+    let lock = crate::util::create_private(&lock_path, false)
+        .with_context(|| format!("cannot create the lock file {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
     let show_progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let options = IngestOptions {
         parse: ParseOptions {

@@ -116,7 +116,7 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
+    Some(if values.len().is_multiple_of(2) {
         (values[mid - 1] + values[mid]) / 2.0
     } else {
         values[mid]
@@ -572,11 +572,18 @@ pub fn load_matrix(
                 .or_insert_with(|| vec![None; CATALOG.len()])[i] = value;
         }
     };
-    if session_ids.is_empty() {
+    // Past a few thousand sessions one scan of the table beats a query per session.
+    const SCAN_ABOVE: usize = 2_000;
+    if session_ids.is_empty() || session_ids.len() > SCAN_ABOVE {
+        let wanted: std::collections::HashSet<&str> =
+            session_ids.iter().map(String::as_str).collect();
         let mut stmt = conn.prepare("SELECT session_id, feature, value FROM features")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            add(r.get(0)?, r.get(1)?, r.get(2)?);
+            let id: String = r.get(0)?;
+            if wanted.is_empty() || wanted.contains(id.as_str()) {
+                add(id, r.get(1)?, r.get(2)?);
+            }
         }
     } else {
         let mut stmt =

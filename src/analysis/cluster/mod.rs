@@ -133,7 +133,8 @@ pub struct ClusterParams {
     /// `strong_effect` in at least `min_strong_features` features. On
     /// simulated data with no arms, the splits BIC proposed were sharp in one
     /// feature only (a kind of session, e.g. no tool use); planted arms were
-    /// sharp (|delta| >= 0.95) in two or more.
+    /// sharp (|delta| >= 0.95) in two or more. Off (0) by default here; the
+    /// `arms` command sets 2.
     pub strong_effect: f64,
     pub min_strong_features: usize,
     /// Covariance types the GMM may choose from.
@@ -159,7 +160,7 @@ impl Default for ClusterParams {
             min_stability: 0.75,
             min_effect: 0.33,
             strong_effect: 0.9,
-            min_strong_features: 2,
+            min_strong_features: 0,
             covariances: vec![Covariance::Tied, Covariance::Diagonal],
             max_fit_rows: 4000,
             normal_scores: true,
