@@ -63,15 +63,20 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         args.paths
     };
     let db = global.db_path()?;
-    let mut store = Store::open(&db)?;
     // One ingest at a time per database: a second one waits, then finds the
-    // files unchanged, instead of inserting the same new rows twice.
+    // files unchanged, instead of inserting the same new rows twice. Taken
+    // before opening, so a fresh database is also created and migrated once.
     // Readers (arms, audit, report) never take this lock.
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
+    }
     let lock_path = db.with_extension("ingest-lock");
     let lock = crate::util::create_private(&lock_path, false)
         .with_context(|| format!("cannot create the lock file {}", lock_path.display()))?;
     lock.lock()
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    let mut store = Store::open(&db)?;
     let show_progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let options = IngestOptions {
         parse: ParseOptions {
