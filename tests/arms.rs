@@ -11,23 +11,7 @@ use serde_json::Value;
 
 /// Simulate, ingest, run `arms --format json`; returns (arms JSON, truth.json).
 fn arms_on(dir: &Path, scenario: &str, sessions: u32, seed: u32) -> (Value, Value) {
-    let corpus = dir.join(format!("{scenario}-{seed}"));
-    let db = dir.join(format!("{scenario}-{seed}.db"));
-    cli(&db)
-        .args([
-            "simulate",
-            "--scenario",
-            scenario,
-            "--sessions",
-            &sessions.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .arg("--out")
-        .arg(&corpus)
-        .assert()
-        .success();
-    ingest(&db, &[&corpus.join("projects")]);
+    let (db, corpus) = simulated(dir, scenario, sessions, seed);
     let out = cli(&db)
         .args(["arms", "--format", "json"])
         .output()

@@ -14,23 +14,7 @@ fn audit_scenario(
     sessions: u32,
     seed: u32,
 ) -> (i32, serde_json::Value) {
-    let corpus = dir.join(format!("{scenario}-{seed}"));
-    let db = dir.join(format!("{scenario}-{seed}.db"));
-    cli(&db)
-        .args([
-            "simulate",
-            "--scenario",
-            scenario,
-            "--sessions",
-            &sessions.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .arg("--out")
-        .arg(&corpus)
-        .assert()
-        .success();
-    ingest(&db, &[&corpus.join("projects")]);
+    let (db, _corpus) = simulated(dir, scenario, sessions, seed);
     cli(&db)
         .args(["baseline", "create", "first-week", "--until", "2026-01-11"])
         .assert()

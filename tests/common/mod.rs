@@ -111,3 +111,25 @@ pub fn derived_rows(db: &Path) -> Vec<String> {
     }
     rows
 }
+
+/// `simulate` a corpus into `dir` and ingest it; returns (database, corpus).
+pub fn simulated(dir: &Path, scenario: &str, sessions: u32, seed: u32) -> (PathBuf, PathBuf) {
+    let corpus = dir.join(format!("{scenario}-{seed}"));
+    let db = dir.join(format!("{scenario}-{seed}.db"));
+    cli(&db)
+        .args([
+            "simulate",
+            "--scenario",
+            scenario,
+            "--sessions",
+            &sessions.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .arg("--out")
+        .arg(&corpus)
+        .assert()
+        .success();
+    ingest(&db, &[&corpus.join("projects")]);
+    (db, corpus)
+}
