@@ -38,21 +38,6 @@ fn team() -> std::path::PathBuf {
     fixtures().join("team")
 }
 
-fn ingest_args(db: &Path, args: &[&str]) -> serde_json::Value {
-    let out = cli(db)
-        .arg("ingest")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "ingest failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("ingest prints JSON")
-}
-
 fn session_ids(db: &Path, args: &[&str]) -> BTreeSet<String> {
     let out = cli(db)
         .args(["sessions", "--format", "json"])

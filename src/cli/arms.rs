@@ -10,8 +10,7 @@ use super::features::format_value;
 use super::sessions::FilterArgs;
 use super::{GlobalArgs, Outcome};
 use crate::analysis::cluster::{
-    cluster_stratum, ClusterError, ClusterParams, Covariance, FeatureColumn, Method, StratumResult,
-    Transform,
+    cluster_stratum, ClusterError, ClusterParams, FeatureColumn, Method, StratumResult, Transform,
 };
 use crate::features::compute::{load_matrix, refresh};
 use crate::features::{self, CATALOG};
@@ -338,10 +337,6 @@ fn transform_of(t: features::Transform) -> Transform {
     }
 }
 
-fn covariance_name(c: Covariance) -> String {
-    c.to_string()
-}
-
 fn stratum_report(
     stratum: &str,
     members: &[&SessionSummary],
@@ -377,13 +372,13 @@ fn stratum_report(
         }
     };
     report.k = Some(result.k);
-    report.covariance = result.covariance.map(covariance_name);
+    report.covariance = result.covariance.map(|c| c.to_string());
     report.selection = result
         .selection
         .iter()
         .map(|s| SelectionReport {
             k: s.k,
-            covariance: s.covariance.map(covariance_name),
+            covariance: s.covariance.map(|c| c.to_string()),
             score: s.score.filter(|v| v.is_finite()),
             rejected: s.rejected.clone(),
         })

@@ -30,9 +30,18 @@ pub fn shared_corpus() -> Option<PathBuf> {
 }
 
 pub fn ingest(db: &Path, paths: &[&Path]) -> Value {
+    let paths: Vec<&str> = paths
+        .iter()
+        .map(|p| p.to_str().expect("UTF-8 path"))
+        .collect();
+    ingest_args(db, &paths)
+}
+
+/// `ingest ARGS... --format json`, asserting success; the summary.
+pub fn ingest_args(db: &Path, args: &[&str]) -> Value {
     let out = cli(db)
         .arg("ingest")
-        .args(paths)
+        .args(args)
         .args(["--format", "json"])
         .output()
         .expect("runs");
