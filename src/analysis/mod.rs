@@ -2,6 +2,7 @@
 //! the pure, I/O-free toolkit; [`cluster`] finds hidden experiment arms;
 //! [`audit`] compares a window of sessions with a baseline.
 
+pub mod arms;
 pub mod audit;
 pub mod cluster;
 pub mod stats;

@@ -94,7 +94,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     if filter_args.since.is_none() {
         filter_args.since = Some("7d".to_owned());
     }
-    let filter = filter_args.to_filter()?;
+    let filter = filter_args.to_filter(&store.conn)?;
     let chosen = sessions(&store.conn, &filter)?;
     let ids: Vec<String> = chosen.iter().map(|s| s.session_id.clone()).collect();
     let matrix = if ids.is_empty() {

@@ -72,7 +72,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
             force,
         } => {
             refresh(&mut store.conn)?;
-            let mut selection = filter.to_filter()?;
+            let mut selection = filter.to_filter(&store.conn)?;
             selection.version = version.clone();
             let chosen = sessions(&store.conn, &selection)?;
             if chosen.is_empty() {

@@ -83,7 +83,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     refresh(&mut store.conn)?;
     let ids: Vec<String> = match &args.session {
         Some(id) => vec![id.clone()],
-        None => sessions(&store.conn, &args.filter.to_filter()?)?
+        None => sessions(&store.conn, &args.filter.to_filter(&store.conn)?)?
             .into_iter()
             .map(|s| s.session_id)
             .collect(),

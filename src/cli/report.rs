@@ -38,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     let mut store = Store::open(&global.db_path()?)?;
     refresh(&mut store.conn)?;
     let options = Options {
-        filter: args.filter.to_filter()?,
+        filter: args.filter.to_filter(&store.conn)?,
         since: args.filter.since.clone(),
         until: args.filter.until.clone(),
         baseline: args.baseline.clone(),

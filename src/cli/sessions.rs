@@ -15,9 +15,6 @@ pub struct Args {
     /// At most this many sessions (oldest first).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Only this user's sessions (as tagged by `ingest --user`, `--user-from-path` or OTel).
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
     /// One row per user instead of per session: sessions, responses and token totals.
     #[arg(long, value_enum)]
     pub group_by: Option<GroupBy>,
@@ -40,10 +37,14 @@ pub struct FilterArgs {
     /// Model (or part of its name), e.g. opus-4-5.
     #[arg(long)]
     pub model: Option<String>,
+    /// Only this user's sessions (as tagged by `ingest --user`, `--user-from-path` or OTel).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 impl FilterArgs {
-    pub fn to_filter(&self) -> anyhow::Result<SessionFilter> {
+    /// The filter, with `--user` resolved to its stored keys in `conn`.
+    pub fn to_filter(&self, conn: &rusqlite::Connection) -> anyhow::Result<SessionFilter> {
         let now = now_ms();
         let parse = |text: &Option<String>, bound| {
             text.as_deref()
@@ -57,7 +58,10 @@ impl FilterArgs {
             project: self.project.clone(),
             model: self.model.clone(),
             version: None,
-            user_keys: Vec::new(),
+            user_keys: match &self.user {
+                Some(user) => user_keys(conn, user)?,
+                None => Vec::new(),
+            },
             limit: None,
         })
     }
@@ -69,12 +73,9 @@ pub enum GroupBy {
 }
 
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
-    let mut filter = args.filter.to_filter()?;
-    filter.limit = args.limit;
     let store = Store::open(&global.db_path()?)?;
-    if let Some(user) = &args.user {
-        filter.user_keys = user_keys(&store.conn, user)?;
-    }
+    let mut filter = args.filter.to_filter(&store.conn)?;
+    filter.limit = args.limit;
     let rows = sessions(&store.conn, &filter)?;
     let mut out = std::io::stdout().lock();
     if args.group_by == Some(GroupBy::User) {
