@@ -140,6 +140,34 @@ fn a_mixed_team_directory_gives_exact_sessions_users_and_usage() {
     // alice (path): 70 + 49 + 2 = 121 output tokens; alice@example.com (OTel): A only.
     assert!(by_sessions.contains(&(3, 121)), "{by_sessions:?}");
     assert!(by_sessions.contains(&(1, 70)), "{by_sessions:?}");
+
+    // The analysis commands select by user the same way.
+    let out = cli(&db)
+        .args([
+            "arms",
+            "--user",
+            "bob",
+            "--min-responses",
+            "1",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let arms: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let assigned: BTreeSet<&str> = arms["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(assigned, [C].into());
+    assert_eq!(arms["parameters"]["user"], "bob");
+    cli(&db)
+        .args(["arms", "--user", "mallory"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("no sessions match"));
 }
 
 #[test]
@@ -359,5 +387,100 @@ fn real_stream_json_and_otel_captures() {
     assert_eq!(
         totals["eec3945a-5a85-4c3c-9aa2-39e4b8445cef"],
         [1, 2, 4, 13356, 9179]
+    );
+}
+
+/// The same simulated sessions written as transcripts, stream-json captures
+/// and OpenTelemetry events, all three ingested together, give exactly the
+/// usage of the transcripts alone: every session is seen through all three
+/// sources and nothing is counted twice.
+#[test]
+fn simulated_sessions_through_every_source_are_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (transcripts, _) = simulated(dir.path(), "two-arms", 150, 4);
+    let (all, corpus) = simulated_with(
+        dir.path(),
+        "two-arms",
+        150,
+        4,
+        &["--output", "transcript,stream-json,otlp"],
+    );
+    assert!(corpus.join("headless").is_dir() && corpus.join("otel").is_dir());
+    let expected = token_totals(&transcripts);
+    assert_eq!(expected.len(), 150);
+    assert_eq!(token_totals(&all), expected);
+    let sessions = sessions(&all);
+    for s in sessions["sessions"].as_array().unwrap() {
+        assert_eq!(
+            s["sources"],
+            serde_json::json!(["otlp", "stream-json", "transcript"]),
+            "{}",
+            s["session_id"]
+        );
+    }
+    // Each source alone carries the same usage too.
+    for source in ["stream-json", "otlp"] {
+        let (db, corpus) = simulated_with(dir.path(), "two-arms", 150, 4, &["--output", source]);
+        assert!(
+            !corpus.join("projects").exists(),
+            "{source}: transcripts removed"
+        );
+        assert_eq!(token_totals(&db), expected, "{source}");
+    }
+}
+
+/// Arms are found through headless captures as through transcripts: the
+/// planted Opus arm of `two-arms` (seed 3), written as stream-json only
+/// (no timestamps, no prompts), is recovered session for session.
+#[test]
+fn arms_are_found_in_stream_json_captures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, corpus) = simulated_with(
+        dir.path(),
+        "two-arms",
+        1000,
+        3,
+        &["--output", "stream-json"],
+    );
+    let out = cli(&db)
+        .args(["arms", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let arms: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(corpus.join("truth.json")).unwrap()).unwrap();
+    let planted: BTreeMap<&str, bool> = truth["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["session_id"].as_str().unwrap(), !s["arm"].is_null()))
+        .collect();
+    let opus = arms["strata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stratum"] == "claude-opus-4-5-20251101")
+        .unwrap();
+    assert_eq!(opus["k"], 2);
+    let arm = opus["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["is_reference"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut confusion = BTreeMap::new();
+    for a in arms["assignments"].as_array().unwrap() {
+        if let Some(cluster) = a["cluster"].as_str().filter(|c| c.contains("opus")) {
+            let planted = planted[a["session_id"].as_str().unwrap()];
+            *confusion.entry((cluster == arm, planted)).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        confusion,
+        BTreeMap::from([((false, false), 329), ((true, true), 28)])
     );
 }

@@ -36,6 +36,11 @@ pub struct Args {
     /// Replace an existing corpus in DIR (its projects/ and truth.json).
     #[arg(long)]
     pub force: bool,
+    /// Log formats to write, comma-separated: `transcript` (projects/),
+    /// `stream-json` (headless/, one capture per process), `otlp`
+    /// (otel/claude-code-events.jsonl). Several formats describe the same sessions.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "transcript")]
+    pub output: Vec<simulate::Output>,
     /// Print the resolved spec (defaults filled in) to stdout and write nothing.
     #[arg(long)]
     pub print_spec: bool,
@@ -80,10 +85,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("--out DIR is required"))?;
     if args.force {
-        let projects = out.join("projects");
-        if projects.exists() {
-            std::fs::remove_dir_all(&projects)
-                .with_context(|| format!("cannot remove {}", projects.display()))?;
+        for dir in ["projects", "headless", "otel"] {
+            let dir = out.join(dir);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
         }
         let truth = out.join("truth.json");
         if truth.exists() {
@@ -91,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("cannot remove {}", truth.display()))?;
         }
     }
-    let summary = simulate::generate(&resolved, out)?;
+    let summary = simulate::generate_as(&resolved, out, &args.output)?;
     eprintln!(
         "simulate: {} sessions in {} processes, {} files, {:.1} MB, {:.2} s -> {}",
         summary.sessions,

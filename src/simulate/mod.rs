@@ -16,6 +16,8 @@
 //! - [`generator`]: one session's transcript, on the session's own RNG stream;
 //! - [`text`], [`dist`]: cheap text and the distributions;
 //! - [`writer`]: line types and the streaming JSONL writer;
+//! - [`convert`]: the same sessions as stream-json captures and OpenTelemetry
+//!   events (`--output`);
 //! - [`truth`]: the `truth.json` model.
 //!
 //! Determinism: the plan depends only on the seed, and each session only on
@@ -23,6 +25,7 @@
 //! of its process). Processes are generated in parallel (rayon), sessions of
 //! one process in order, so the output is byte-identical for any thread count.
 
+pub mod convert;
 pub mod dist;
 pub mod generator;
 pub mod plan;
@@ -39,6 +42,7 @@ use anyhow::Context;
 use rand::Rng;
 use rayon::prelude::*;
 
+pub use convert::Output;
 use generator::{Ctx, Params};
 use spec::{format_instant, Assignment, Factors, Resolved};
 use truth::{ArmTruth, RegressionTruth, SessionTruth, Truth};
@@ -171,6 +175,7 @@ fn generate_process(
             responses: produced.responses,
             lines: produced.lines,
             bytes: produced.bytes,
+            stream_json_file: None,
             arm_index: arm,
             eligible_arms,
             eligible_regressions,
@@ -181,7 +186,7 @@ fn generate_process(
 
 /// Refuse to mix a new corpus into an old one.
 pub fn check_out_dir(out: &Path) -> anyhow::Result<()> {
-    for name in ["projects", "truth.json"] {
+    for name in ["projects", "headless", "otel", "truth.json"] {
         let p = out.join(name);
         if p.exists() {
             anyhow::bail!(
@@ -194,9 +199,15 @@ pub fn check_out_dir(out: &Path) -> anyhow::Result<()> {
 }
 
 /// Generate the corpus described by `r` into `out` (which must not already
-/// hold one), then write `truth.json`.
+/// hold one) as transcripts, then write `truth.json`.
 pub fn generate(r: &Resolved, out: &Path) -> anyhow::Result<Summary> {
+    generate_as(r, out, &[Output::Transcript])
+}
+
+/// [`generate`], writing the sessions in each of the `outputs` formats.
+pub fn generate_as(r: &Resolved, out: &Path, outputs: &[Output]) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    anyhow::ensure!(!outputs.is_empty(), "no output format requested");
     check_out_dir(out)?;
     let plan = plan::plan(r);
     for project in &plan.projects {
@@ -209,6 +220,33 @@ pub fn generate(r: &Resolved, out: &Path) -> anyhow::Result<Summary> {
         .par_iter()
         .map(|process| generate_process(r, &plan, process, out))
         .collect::<anyhow::Result<_>>()?;
+    let mut per_process = per_process;
+    if outputs.iter().any(|o| *o != Output::Transcript) {
+        let keep = outputs.contains(&Output::Transcript);
+        let converted: Vec<convert::Converted> = per_process
+            .par_iter()
+            .map(|sessions| convert::convert_process(out, sessions, outputs, keep))
+            .collect::<anyhow::Result<_>>()?;
+        let mut otlp = Vec::new();
+        for (sessions, c) in per_process.iter_mut().zip(converted) {
+            for s in sessions.iter_mut() {
+                s.stream_json_file.clone_from(&c.stream_json_file);
+            }
+            otlp.extend(c.otlp_lines);
+        }
+        if !otlp.is_empty() {
+            let path = out.join("otel/claude-code-events.jsonl");
+            std::fs::create_dir_all(out.join("otel"))?;
+            let mut w = writer::JsonlWriter::create(&path)?;
+            for line in &otlp {
+                w.line(line)?;
+            }
+            w.finish()?;
+        }
+        if !keep {
+            std::fs::remove_dir_all(out.join("projects"))?;
+        }
+    }
     let sessions: Vec<SessionTruth> = per_process.into_iter().flatten().collect();
 
     let arms = r
@@ -274,6 +312,7 @@ pub fn generate(r: &Resolved, out: &Path) -> anyhow::Result<Summary> {
         assignment: r.assignment,
         session_count: sessions.len(),
         process_count: plan.processes.len(),
+        outputs: outputs.to_vec(),
         arms,
         regressions,
         sessions,

@@ -21,6 +21,9 @@ pub struct Truth {
     pub assignment: Assignment,
     pub session_count: usize,
     pub process_count: usize,
+    /// The log formats written (`--output`); transcripts only by default.
+    #[serde(default = "transcript_only")]
+    pub outputs: Vec<super::Output>,
     pub arms: Vec<ArmTruth>,
     pub regressions: Vec<RegressionTruth>,
     pub sessions: Vec<SessionTruth>,
@@ -76,7 +79,8 @@ pub struct SessionTruth {
     pub follows: Option<String>,
     pub project: String,
     pub cwd: String,
-    /// Path of the transcript, relative to the output directory.
+    /// Path of the transcript, relative to the output directory (removed
+    /// after conversion when `outputs` does not include `transcript`).
     pub file: String,
     /// Paths of its subagent (sidechain) transcripts, relative to the output directory.
     pub sidechain_files: Vec<String>,
@@ -97,10 +101,17 @@ pub struct SessionTruth {
     pub responses: u32,
     pub lines: u64,
     pub bytes: u64,
+    /// The headless capture holding this session as a run (`--output stream-json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_json_file: Option<String>,
     #[serde(skip)]
     pub arm_index: Option<usize>,
     #[serde(skip)]
     pub eligible_arms: Vec<usize>,
     #[serde(skip)]
     pub eligible_regressions: Vec<usize>,
+}
+
+fn transcript_only() -> Vec<super::Output> {
+    vec![super::Output::Transcript]
 }

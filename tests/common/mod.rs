@@ -123,8 +123,23 @@ pub fn derived_rows(db: &Path) -> Vec<String> {
 
 /// `simulate` a corpus into `dir` and ingest it; returns (database, corpus).
 pub fn simulated(dir: &Path, scenario: &str, sessions: u32, seed: u32) -> (PathBuf, PathBuf) {
-    let corpus = dir.join(format!("{scenario}-{seed}"));
-    let db = dir.join(format!("{scenario}-{seed}.db"));
+    simulated_with(dir, scenario, sessions, seed, &[])
+}
+
+/// [`simulated`] with more `simulate` arguments (e.g. `--output stream-json`).
+pub fn simulated_with(
+    dir: &Path,
+    scenario: &str,
+    sessions: u32,
+    seed: u32,
+    extra: &[&str],
+) -> (PathBuf, PathBuf) {
+    let name = format!(
+        "{scenario}-{seed}{}",
+        extra.join("").replace(['-', ','], "")
+    );
+    let corpus = dir.join(&name);
+    let db = dir.join(format!("{name}.db"));
     cli(&db)
         .args([
             "simulate",
@@ -135,10 +150,11 @@ pub fn simulated(dir: &Path, scenario: &str, sessions: u32, seed: u32) -> (PathB
             "--seed",
             &seed.to_string(),
         ])
+        .args(extra)
         .arg("--out")
         .arg(&corpus)
         .assert()
         .success();
-    ingest(&db, &[&corpus.join("projects")]);
+    ingest(&db, &[&corpus]);
     (db, corpus)
 }
