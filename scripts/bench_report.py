@@ -72,6 +72,7 @@ def main():
         sessions.append((sid, project, f"/Users/{user}/src/{project}", "main", "2.1.14", first,
                          first + int(rng.lognormvariate(14, 1)), model, model,
                          rng.randrange(1, 200), 1000, 5000, 100, 20000, 0, 0))
+        vector = []
         for name, unit in features:
             if unit == "share":
                 v = min(1.0, max(0.0, rng.betavariate(2, 8)))
@@ -81,13 +82,14 @@ def main():
                 v = rng.lognormvariate(3, 0.8)
                 if arm and name in ("hidden_token_ratio", "thinking_tokens_per_response"):
                     v *= 3
-            feature_rows.append((sid, name, None if rng.random() < 0.03 else v))
+            vector.append(None if rng.random() < 0.03 else v)
+        feature_rows.append((sid, json.dumps(vector)))
         cluster = f"{stratum}/{1 if arm else 0}"
         assignments.append((sid, stratum, cluster))
         strata_sizes[stratum] = strata_sizes.get(stratum, 0) + 1
         cluster_sizes[cluster] = cluster_sizes.get(cluster, 0) + 1
     con.executemany("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", sessions)
-    con.executemany("INSERT INTO features VALUES (?,?,?)", feature_rows)
+    con.executemany("INSERT INTO feature_vectors VALUES (?,?)", feature_rows)
     doc = {"strata": [], "assignments": []}
     for stratum, n in sorted(strata_sizes.items()):
         ids = sorted(c for c in cluster_sizes if c.startswith(stratum + "/"))
@@ -103,7 +105,7 @@ def main():
                     ((run, s, st, c) for s, st, c in assignments))
     con.commit()
     con.close()
-    print(f"store: {args.sessions:,} sessions, {len(feature_rows):,} feature rows in {time.time() - t0:.1f} s -> {db}")
+    print(f"store: {args.sessions:,} sessions, {len(feature_rows) * len(features):,} feature values in {time.time() - t0:.1f} s -> {db}")
     subprocess.run([args.bin, "--db", db, "baseline", "create", "first-month", "--until", "2026-02-03",
                     "--force"], check=True, capture_output=True)
 

@@ -441,7 +441,7 @@ fn hostile_strings_from_logs_render_as_text_everywhere() {
         )
         .unwrap();
         conn.execute(
-            "INSERT INTO features SELECT ?1, feature, value FROM features WHERE session_id = ?2",
+            "INSERT INTO feature_vectors SELECT ?1, vector FROM feature_vectors WHERE session_id = ?2",
             params![id, donor],
         )
         .unwrap();

@@ -296,6 +296,13 @@ pub fn refresh(conn: &mut Connection) -> Result<usize, StoreError> {
             "INSERT OR REPLACE INTO meta VALUES ('feature_catalog_version', ?1)",
             [CATALOG_VERSION.to_string()],
         )?;
+        tx.execute("DELETE FROM feature_names", [])?;
+        for (position, def) in CATALOG.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO feature_names VALUES (?1, ?2)",
+                params![position as i64, def.name],
+            )?;
+        }
         tx.commit()?;
     }
     let mut done = 0;
@@ -329,17 +336,16 @@ fn compute_batch(tx: &Transaction, batch: &[String]) -> Result<(), StoreError> {
         }
     }
     let mut data = load_batch(tx)?;
-    let mut delete = tx.prepare_cached("DELETE FROM features WHERE session_id = ?1")?;
-    let mut insert = tx.prepare_cached("INSERT INTO features VALUES (?1, ?2, ?3)")?;
+    let mut delete = tx.prepare_cached("DELETE FROM feature_vectors WHERE session_id = ?1")?;
+    let mut insert = tx.prepare_cached("INSERT OR REPLACE INTO feature_vectors VALUES (?1, ?2)")?;
     for id in batch {
-        delete.execute([id])?;
         // A session that no longer exists keeps no features.
         let Some(session) = data.remove(id) else {
+            delete.execute([id])?;
             continue;
         };
-        for (def, value) in CATALOG.iter().zip(compute(&session)) {
-            insert.execute(params![id, def.name, value])?;
-        }
+        let vector = serde_json::to_string(&compute(&session)).expect("numbers serialise");
+        insert.execute(params![id, vector])?;
     }
     tx.execute(
         "DELETE FROM stale_features WHERE session_id IN (SELECT session_id FROM temp.feature_batch)",
@@ -554,56 +560,51 @@ fn load_other_sources(
     Ok(())
 }
 
-/// The stored feature matrix for `session_ids` (all sessions with features when empty).
+/// A stored vector: the catalog's values in catalog order (see
+/// migrations/0007_feature_vectors.sql). Missing or unreadable entries are
+/// None; the catalog version check in [`refresh`] keeps lengths in step.
+pub fn parse_vector(text: &str) -> Vec<Option<f64>> {
+    let mut values: Vec<Option<f64>> = serde_json::from_str(text).unwrap_or_default();
+    values.resize(CATALOG.len(), None);
+    values
+}
+
+/// Feature vectors of `session_ids` (every session when empty), values in
+/// catalog order. Call [`refresh`] first for fresh values.
 pub fn load_matrix(
     conn: &Connection,
     session_ids: &[String],
 ) -> Result<BTreeMap<String, Vec<Option<f64>>>, StoreError> {
-    let index: HashMap<&str, usize> = CATALOG
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.name, i))
-        .collect();
-    // Rows are read by reference and a session's id is allocated once, not
-    // once per feature: this scan reads millions of rows on large stores.
-    let mut matrix: HashMap<String, Vec<Option<f64>>> = HashMap::new();
-    let mut add = |id: &str, feature: &str, value: Option<f64>| {
-        if let Some(&i) = index.get(feature) {
-            match matrix.get_mut(id) {
-                Some(row) => row[i] = value,
-                None => {
-                    let mut row = vec![None; CATALOG.len()];
-                    row[i] = value;
-                    matrix.insert(id.to_owned(), row);
-                }
-            }
-        }
-    };
-    // Past a few thousand sessions one scan of the table (measured: faster
-    // than joining a temporary list of ids) beats a query per session.
+    let mut matrix = BTreeMap::new();
+    // Past a few thousand sessions one scan of the table beats a lookup per
+    // session (measured; also faster than joining a temporary list of ids).
     const SCAN_ABOVE: usize = 2_000;
     if session_ids.is_empty() || session_ids.len() > SCAN_ABOVE {
         let wanted: std::collections::HashSet<&str> =
             session_ids.iter().map(String::as_str).collect();
-        let mut stmt = conn.prepare("SELECT session_id, feature, value FROM features")?;
+        let mut stmt = conn.prepare("SELECT session_id, vector FROM feature_vectors")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let id = r.get_ref(0)?.as_str().unwrap_or("");
             if wanted.is_empty() || wanted.contains(id) {
-                add(id, r.get_ref(1)?.as_str().unwrap_or(""), r.get(2)?);
+                let vector = parse_vector(r.get_ref(1)?.as_str().unwrap_or(""));
+                matrix.insert(id.to_owned(), vector);
             }
         }
     } else {
         let mut stmt =
-            conn.prepare_cached("SELECT feature, value FROM features WHERE session_id = ?1")?;
+            conn.prepare_cached("SELECT vector FROM feature_vectors WHERE session_id = ?1")?;
         for id in session_ids {
             let mut rows = stmt.query([id])?;
-            while let Some(r) = rows.next()? {
-                add(id, r.get_ref(0)?.as_str().unwrap_or(""), r.get(1)?);
+            if let Some(r) = rows.next()? {
+                matrix.insert(
+                    id.clone(),
+                    parse_vector(r.get_ref(0)?.as_str().unwrap_or("")),
+                );
             }
         }
     }
-    Ok(matrix.into_iter().collect())
+    Ok(matrix)
 }
 
 #[cfg(test)]

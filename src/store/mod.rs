@@ -63,6 +63,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0003_baselines"),
     migration!("0004_arms"),
     migration!("0005_sources"),
+    migration!("0007_feature_vectors"),
 ];
 
 /// An open database.

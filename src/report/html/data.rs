@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::projection::{project, Projection};
 use crate::analysis::audit::{audit, AuditParams, AuditResult, WindowSession};
+use crate::features::compute::parse_vector;
 use crate::features::{FeatureDef, CATALOG};
 use crate::report::charts::{colour, ScatterGroup, StackSeries, GREY};
 use crate::store::baselines::{self, Baseline};
@@ -418,39 +419,33 @@ fn load_sessions(conn: &Connection, filter: &SessionFilter) -> rusqlite::Result<
 }
 
 /// The feature matrix of the window's sessions: `stride` values per session
-/// in catalog order, NaN where NULL or absent. One scan of `features`
+/// in catalog order, NaN where NULL or absent. One scan of the stored vectors
 /// (cheaper than one lookup per session once the window is a sizeable part
-/// of the store). Returns the matrix and how many sessions had any row.
+/// of the store). Returns the matrix and how many sessions had a vector.
 fn load_features(
     conn: &Connection,
     index: &HashMap<&str, usize>,
     stride: usize,
 ) -> rusqlite::Result<(Vec<f64>, usize)> {
     let mut values = vec![f64::NAN; index.len() * stride];
-    let mut seen = vec![false; index.len()];
+    let mut seen = 0;
     if index.is_empty() {
         return Ok((values, 0));
     }
-    let column: HashMap<&str, usize> = CATALOG
-        .iter()
-        .enumerate()
-        .map(|(j, d)| (d.name, j))
-        .collect();
-    let mut stmt = conn.prepare("SELECT session_id, feature, value FROM features")?;
+    let mut stmt = conn.prepare("SELECT session_id, vector FROM feature_vectors")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let id = r.get_ref(0)?.as_str().unwrap_or_default();
         let Some(&s) = index.get(id) else { continue };
-        let feature = r.get_ref(1)?.as_str().unwrap_or_default();
-        let Some(&j) = column.get(feature) else {
-            continue;
-        };
-        seen[s] = true;
-        if let Some(v) = r.get::<_, Option<f64>>(2)? {
-            values[s * stride + j] = v;
+        seen += 1;
+        let vector = parse_vector(r.get_ref(1)?.as_str().unwrap_or_default());
+        for (slot, value) in values[s * stride..(s + 1) * stride].iter_mut().zip(vector) {
+            if let Some(v) = value {
+                *slot = v;
+            }
         }
     }
-    Ok((values, seen.iter().filter(|s| **s).count()))
+    Ok((values, seen))
 }
 
 fn overview(
