@@ -2,7 +2,7 @@
 //!
 //! The HTML page and the Markdown text are two views of one [`ReportData`],
 //! so they cannot disagree. Gathering is the slow part (reading up to
-//! sessions x 31 feature rows); it reads each table once, keeps features in a
+//! one feature vector per session); it reads each table once, keeps features in a
 //! flat `f64` matrix (NaN for NULL) and never holds a per-row `String` for
 //! more than the session ids. Every collection that reaches the output is
 //! ordered (sorted vectors, `BTreeMap`), so the same store gives the same bytes.
