@@ -22,7 +22,13 @@ fn figure(m: &Mechanism) -> String {
 pub fn write_table(out: &mut impl Write, sessions: usize, ms: &[Mechanism]) -> io::Result<()> {
     writeln!(out, "{sessions} sessions\n")?;
     for m in ms {
-        writeln!(out, "{}. {}: {}", m.id, m.name, m.verdict.as_str().to_uppercase())?;
+        writeln!(
+            out,
+            "{}. {}: {}",
+            m.id,
+            m.name,
+            m.verdict.as_str().to_uppercase()
+        )?;
         writeln!(out, "   claim:    {}", m.claim)?;
         writeln!(out, "   test:     {}", m.test)?;
         writeln!(out, "   figure:   {}", figure(m))?;
@@ -37,7 +43,10 @@ pub fn write_table(out: &mut impl Write, sessions: usize, ms: &[Mechanism]) -> i
 /// The same as Markdown: a summary table, then one section per mechanism.
 pub fn write_markdown(out: &mut impl Write, sessions: usize, ms: &[Mechanism]) -> io::Result<()> {
     writeln!(out, "# Mechanisms\n\n{sessions} sessions.\n")?;
-    writeln!(out, "| # | mechanism | verdict | figure |\n|---|---|---|---|")?;
+    writeln!(
+        out,
+        "| # | mechanism | verdict | figure |\n|---|---|---|---|"
+    )?;
     for m in ms {
         writeln!(
             out,
@@ -50,7 +59,13 @@ pub fn write_markdown(out: &mut impl Write, sessions: usize, ms: &[Mechanism]) -
     }
     for m in ms {
         writeln!(out, "\n## {}. {}: {}\n", m.id, m.name, m.verdict.as_str())?;
-        writeln!(out, "**Claim.** {}\n\n**Test.** {}\n\n**Figure.** {}\n", m.claim, m.test, figure(m))?;
+        writeln!(
+            out,
+            "**Claim.** {}\n\n**Test.** {}\n\n**Figure.** {}\n",
+            m.claim,
+            m.test,
+            figure(m)
+        )?;
         for e in &m.evidence {
             writeln!(out, "- {e}")?;
         }

@@ -118,7 +118,7 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
         }
         "restarts" => {
             spec.description = Some(
-                "A degraded arm (more tool errors, apologies, retries, slower first responses) drawn for 30% \
+                "A degraded arm (more tool errors, apologies, retries and interrupts, slower first responses, terser text) drawn for 30% \
                  of `claude` processes, sticky for the whole process: every session after a `/clear` keeps \
                  it, a restart (new process) redraws it. Set \"assignment\": \"per-session\" in a spec to \
                  redraw at every `/clear` instead."
@@ -133,10 +133,12 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
                 from: None,
                 until: None,
                 effects: Effects {
-                    tool_error_rate: Some(3.0),
-                    apology_rate: Some(4.0),
-                    retry_rate: Some(3.0),
-                    time_to_first_response: Some(1.8),
+                    tool_error_rate: Some(5.0),
+                    apology_rate: Some(8.0),
+                    retry_rate: Some(6.0),
+                    time_to_first_response: Some(3.0),
+                    interrupt_rate: Some(3.0),
+                    text_tokens: Some(0.6),
                     ..Effects::default()
                 },
             });
@@ -144,8 +146,9 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
         "concurrent" => {
             spec.description = Some(
                 "Two experiments live at once, started on different days: message queuing on Sonnet from \
-                 day days/4 (more queued prompts, slower first responses), thinking display on Opus from \
-                 day days/2 (thinking hidden, longer)."
+                 day days/4 (more queued prompts, slower first responses, with 1h caching and longer, \
+                 markdown-heavier answers), thinking display on Opus from day days/2 (thinking hidden, \
+                 longer, slower streaming)."
                     .into(),
             );
             spec.arms.push(Arm {
@@ -156,22 +159,25 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
                 from: Some(day(days / 4)),
                 until: None,
                 effects: Effects {
-                    queue_rate: Some(6.0),
-                    time_to_first_response: Some(2.0),
-                    ms_per_output_token: Some(1.5),
+                    queue_rate: Some(8.0),
+                    time_to_first_response: Some(3.0),
+                    cache_1h_share: Some(1.0),
+                    text_tokens: Some(1.8),
+                    markdown: Some(2.5),
                     ..Effects::default()
                 },
             });
             spec.arms.push(Arm {
                 name: "opus-thinking-display".into(),
-                prevalence: 0.30,
+                prevalence: 0.45,
                 models: Some(vec!["claude-opus-4-5-20251101".into()]),
                 versions: None,
                 from: Some(day(days / 2)),
                 until: None,
                 effects: Effects {
                     thinking_visible: Some(0.0),
-                    thinking_tokens: Some(1.5),
+                    thinking_tokens: Some(2.0),
+                    ms_per_output_token: Some(1.5),
                     ..Effects::default()
                 },
             });

@@ -127,8 +127,8 @@ pub fn activity(
         };
         out.entry(id).or_default().responses.push(row);
     }
-    let mut stmt =
-        conn.prepare("SELECT session_id, ts_ms, is_error FROM tool_results WHERE ts_ms IS NOT NULL")?;
+    let mut stmt = conn
+        .prepare("SELECT session_id, ts_ms, is_error FROM tool_results WHERE ts_ms IS NOT NULL")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
@@ -193,4 +193,51 @@ pub fn run_attempts(conn: &Connection) -> Result<Option<Vec<RunAttempt>>, StoreE
         })
     })?;
     Ok(Some(rows.collect::<Result<_, _>>()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DDL of `migrations/0008_runs.sql` (issue #11, `cc-fingerprint run`), verbatim.
+    const RUN_ATTEMPTS_DDL: &str = "CREATE TABLE run_attempts (
+        run_id       TEXT NOT NULL,
+        attempt      INTEGER NOT NULL,
+        session_id   TEXT,
+        started_ms   INTEGER NOT NULL,
+        ended_ms     INTEGER,
+        outcome      TEXT NOT NULL,
+        arm          TEXT,
+        probability  REAL,
+        responses    INTEGER,
+        PRIMARY KEY (run_id, attempt)
+    );";
+
+    #[test]
+    fn run_attempts_are_read_only_when_the_table_exists() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(run_attempts(&conn).unwrap(), None);
+        conn.execute_batch(RUN_ATTEMPTS_DDL).unwrap();
+        assert_eq!(run_attempts(&conn).unwrap(), Some(Vec::new()));
+        conn.execute_batch(
+            "INSERT INTO run_attempts VALUES ('b', 2, NULL, 30, 40, 'completed', NULL, NULL, NULL);
+             INSERT INTO run_attempts VALUES ('b', 1, 's1', 10, 20, 'degraded', 'opus/1', 0.97, 12);
+             INSERT INTO run_attempts VALUES ('a', 1, 's0', 0, 5, 'completed', 'opus/0', 0.99, 8);",
+        )
+        .unwrap();
+        let got = run_attempts(&conn).unwrap().unwrap();
+        let order: Vec<(&str, i64, &str)> = got
+            .iter()
+            .map(|a| (a.run_id.as_str(), a.attempt, a.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                ("a", 1, "completed"),
+                ("b", 1, "degraded"),
+                ("b", 2, "completed")
+            ]
+        );
+        assert_eq!(super::super::pairs::run_restarts(&got), (1, 1));
+    }
 }

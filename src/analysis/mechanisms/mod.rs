@@ -240,16 +240,20 @@ pub fn evaluate(
 
 /// Sentence used when no stratum was split into arms.
 fn no_arms_evidence(arms: &ArmsFound) -> String {
-    let clustered: usize = arms
-        .strata
-        .iter()
-        .filter(|s| s.status == "clustered")
-        .map(|s| s.sessions)
-        .sum();
+    let count = |status: &str| -> usize {
+        arms.strata
+            .iter()
+            .filter(|s| s.status == status)
+            .map(|s| s.sessions)
+            .sum()
+    };
     format!(
-        "no stratum has arms (k > 1) among {clustered} clustered sessions ({} too short to fingerprint): \
+        "no stratum has arms (k > 1) among {} clustered sessions ({} in strata too small to cluster, {} too \
+         short to fingerprint): \
          there is no assignment to test; needs a stratum with a stable arm split, which takes >= 30 sessions \
          with >= 5 responses in one model and a real difference between them",
+        count("clustered"),
+        count("too_small"),
         arms.sessions_too_short
     )
 }
@@ -308,7 +312,14 @@ fn degraded_share(arms: &ArmsFound, session_arms: &SessionArms, s: &Settings) ->
         .iter()
         .flat_map(|st| st.clusters.iter())
         .filter(|c| c.health.degraded)
-        .map(|c| format!("{} ({} sessions; worse: {})", c.id, c.size, c.health.worse.join(", ")))
+        .map(|c| {
+            format!(
+                "{} ({} sessions; worse: {})",
+                c.id,
+                c.size,
+                c.health.worse.join(", ")
+            )
+        })
         .collect();
     m.details = serde_json::json!({ "sessions": n, "degraded_sessions": k, "degraded_arms": degraded_arms });
     if (n as usize) < s.min_sessions {

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use super::load::RunAttempt;
 use super::{
-    newcombe_difference, no_arms_evidence, pct, wilson, Inputs, Mechanism, SessionArms,
-    Settings, Verdict,
+    newcombe_difference, no_arms_evidence, pct, wilson, Inputs, Mechanism, SessionArms, Settings,
+    Verdict,
 };
 use crate::analysis::arms::ArmsFound;
 use crate::analysis::stats::contingency::fisher_exact;
@@ -228,12 +228,13 @@ pub(super) fn restart_recovery(
         6,
         "restart-recovery",
         "Restarting a degraded session fixes it about 90% of the time.",
-        "After a session in a degraded arm, the share of next sessions (same user and project, fingerprinted) \
-         in a healthy arm, split by /clear-linked versus fresh start (a restart), with 95% Wilson intervals; \
+        "After a session in a degraded arm, the share of next sessions (same user, project and stratum, \
+         fingerprinted) in a healthy arm, split by /clear-linked versus fresh start (a restart), with 95% Wilson intervals; \
          and, from `cc-fingerprint run`, the share of degraded attempts whose retry completed. Compared with \
          80%-100%.",
     );
-    m.figure_label = "share of restarts (fresh starts) after a degraded session that are healthy".into();
+    m.figure_label =
+        "share of restarts (fresh starts) after a degraded session that are healthy".into();
     let mut healthy = [[0u64; 2]; 2]; // [clear, fresh] x [healthy, total]
     for p in pairs {
         let (Some(a), Some(b)) = (
@@ -242,7 +243,9 @@ pub(super) fn restart_recovery(
         ) else {
             continue;
         };
-        if !a.degraded {
+        // A next session on another model is another stratum: its health
+        // says nothing about this arm.
+        if !a.degraded || a.stratum != b.stratum {
             continue;
         }
         let row = usize::from(!p.clear);
@@ -260,17 +263,21 @@ pub(super) fn restart_recovery(
             Some(_) => serde_json::json!({"completed": run_ok, "restarts": run_n}),
         },
     });
-    m.evidence
-        .push(share_sentence("after a fresh start (restart)", healthy[1][0], healthy[1][1]));
+    m.evidence.push(share_sentence(
+        "after a fresh start (restart)",
+        healthy[1][0],
+        healthy[1][1],
+    ));
     m.evidence
         .push(share_sentence("after /clear", healthy[0][0], healthy[0][1]));
     match attempts {
         None => m.evidence.push(
-            "no `cc-fingerprint run` restarts recorded (this database has no run_attempts table)".into(),
+            "no `cc-fingerprint run` restarts recorded (this database has no run_attempts table)"
+                .into(),
         ),
-        Some(_) if run_n == 0 => m
-            .evidence
-            .push("no `cc-fingerprint run` restarts recorded (no degraded attempt was retried)".into()),
+        Some(_) if run_n == 0 => m.evidence.push(
+            "no `cc-fingerprint run` restarts recorded (no degraded attempt was retried)".into(),
+        ),
         Some(_) => m.evidence.push(share_sentence(
             "`cc-fingerprint run` retries after a degraded attempt (completed)",
             run_ok,
@@ -285,7 +292,8 @@ pub(super) fn restart_recovery(
     } else if let Some((p, lo, hi)) = wilson(run_ok, run_n) {
         m.figure = Some(p);
         m.interval = Some([lo, hi]);
-        m.figure_label = "share of `cc-fingerprint run` retries after a degraded attempt that completed".into();
+        m.figure_label =
+            "share of `cc-fingerprint run` retries after a degraded attempt that completed".into();
     }
     m.verdict = match (sessions_verdict, run_verdict) {
         (Some(v), _) if v != Verdict::NotEnoughData => v,

@@ -91,8 +91,8 @@ pub(super) fn staggered_rollouts(
         "staggered-rollouts",
         "Changes were rolled out to traffic slices on staggered schedules: an arm starts (or stops) on a date.",
         "For each arm, its daily share of its stratum's sessions; change points by binary segmentation \
-         (binomial likelihood-ratio scan, each split kept when a day-permutation test gives p < alpha, \
-         at least 3 days each side), with their dates.",
+         (binomial likelihood-ratio scan, each split kept when a day-permutation test gives p < alpha / 5, \
+         Bonferroni over up to 5 splits, at least 3 days each side), with their dates.",
     );
     m.figure_label = "arms with a rollout change point".into();
     let candidates = arms_of(arms);
@@ -109,10 +109,14 @@ pub(super) fn staggered_rollouts(
         ));
         return m;
     }
+    // Each arm may yield up to `max_changepoints` splits, each a test:
+    // Bonferroni over them keeps the false change points of one arm <= alpha.
+    let defaults = ChangePointConfig::default();
     let cfg = ChangePointConfig {
-        alpha: s.alpha,
+        alpha: s.alpha / defaults.max_changepoints as f64,
+        n_perm: 999,
         seed: s.seed,
-        ..ChangePointConfig::default()
+        ..defaults
     };
     let mut rows = Vec::new();
     let mut with_change = 0;
@@ -151,7 +155,11 @@ pub(super) fn staggered_rollouts(
                     .iter()
                     .map(|c| format!(
                         "{} on {} ({:.0}% -> {:.0}%, p = {:.3})",
-                        if c.share_after > c.share_before { "starts" } else { "stops" },
+                        if c.share_after > c.share_before {
+                            "starts"
+                        } else {
+                            "stops"
+                        },
                         days[c.index],
                         100.0 * c.share_before,
                         100.0 * c.share_after,

@@ -108,7 +108,11 @@ fn halves_of(members: &[(&str, &str)], inputs: &Inputs, s: &Settings) -> Halves 
     let mut center = [0.0; DIM];
     let mut scale = [f64::NAN; DIM];
     for d in 0..DIM {
-        let v: Vec<f64> = whole.iter().map(|p| p[d]).filter(|x| x.is_finite()).collect();
+        let v: Vec<f64> = whole
+            .iter()
+            .map(|p| p[d])
+            .filter(|x| x.is_finite())
+            .collect();
         if v.len() >= 2 {
             let m = v.iter().sum::<f64>() / v.len() as f64;
             let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
@@ -270,7 +274,12 @@ pub(super) fn session_assignment(
         if n == 0 {
             continue;
         }
-        let agree = h.first.iter().zip(&h.second).filter(|(a, b)| a == b).count();
+        let agree = h
+            .first
+            .iter()
+            .zip(&h.second)
+            .filter(|(a, b)| a == b)
+            .count();
         let mut c1 = vec![0usize; h.clusters];
         let mut c2 = vec![0usize; h.clusters];
         for (a, b) in h.first.iter().zip(&h.second) {
@@ -306,7 +315,12 @@ pub(super) fn session_assignment(
         for h in &per_stratum {
             let mut shuffled = h.second.clone();
             shuffled.shuffle(&mut g);
-            agree += h.first.iter().zip(&shuffled).filter(|(a, b)| a == b).count();
+            agree += h
+                .first
+                .iter()
+                .zip(&shuffled)
+                .filter(|(a, b)| a == b)
+                .count();
         }
         if agree >= observed {
             at_least += 1;
