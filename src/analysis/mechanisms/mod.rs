@@ -488,12 +488,12 @@ mod tests {
         // statsmodels.stats.proportion.proportion_confint(9, 10, method='wilson')
         let (p, lo, hi) = wilson(9, 10).unwrap();
         close(p, 0.9, 1e-12);
-        close(lo, 0.5958499732047839, 1e-9);
-        close(hi, 0.9821237869755887, 1e-9);
+        close(lo, 0.595_849_973_204_784, 1e-9);
+        close(hi, 0.982_123_786_975_589, 1e-9);
         // proportion_confint(0, 50, method='wilson')
         let (_, lo, hi) = wilson(0, 50).unwrap();
         close(lo, 0.0, 1e-12);
-        close(hi, 0.07134759913754891, 1e-9);
+        close(hi, 0.071_347_599_137_549, 1e-9);
         assert!(wilson(0, 0).is_none());
     }
 

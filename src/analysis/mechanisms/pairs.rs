@@ -39,7 +39,9 @@ pub(super) fn consecutive_pairs(
     inputs: &Inputs,
     s: &Settings,
 ) -> Vec<Pair> {
-    let mut groups: BTreeMap<(&str, &str), Vec<(usize, i64, i64)>> = BTreeMap::new();
+    // (user, project) -> (index, first ms, last ms) of its sessions.
+    type Spans = Vec<(usize, i64, i64)>;
+    let mut groups: BTreeMap<(&str, &str), Spans> = BTreeMap::new();
     for (i, x) in selected.iter().enumerate() {
         let Some(t) = inputs.times.get(&x.session_id) else {
             continue;

@@ -301,7 +301,9 @@ pub(super) fn concurrent_experiments(
         let r = root(&mut parent, i);
         groups.entry(r).or_default().push(i);
     }
-    let experiments: Vec<(Vec<usize>, Option<(usize, usize)>)> = groups
+    // Each experiment: its arms and its first and last active day.
+    type Experiment = (Vec<usize>, Option<(usize, usize)>);
+    let experiments: Vec<Experiment> = groups
         .into_values()
         .map(|members| {
             let active: Vec<usize> = (0..days.len())

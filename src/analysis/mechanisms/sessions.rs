@@ -224,7 +224,8 @@ pub(super) fn session_assignment(
     // (a) ICC of per-response features by session.
     let mut icc_rows = Vec::new();
     for (stratum, members) in &strata {
-        let per_response: [(&str, fn(&super::load::ResponseRow) -> f64); 4] = [
+        type Feature = (&'static str, fn(&super::load::ResponseRow) -> f64);
+        let per_response: [Feature; 4] = [
             ("log text tokens", |r| r.text_tokens.ln_1p()),
             ("log thinking tokens", |r| r.thinking_tokens.ln_1p()),
             ("log output tokens", |r| r.output_tokens.ln_1p()),
