@@ -314,6 +314,7 @@ pub(super) fn restart_recovery(
 
 #[cfg(test)]
 mod tests {
+    use super::super::SessionArm;
     use super::*;
 
     fn attempt(run: &str, n: i64, outcome: &str) -> RunAttempt {
@@ -322,6 +323,93 @@ mod tests {
             attempt: n,
             outcome: outcome.into(),
         }
+    }
+
+    fn summary(i: usize) -> SessionSummary {
+        SessionSummary {
+            session_id: format!("s{i}"),
+            project: "p".into(),
+            cwd: None,
+            git_branch: None,
+            first_timestamp: None,
+            last_timestamp: None,
+            versions: Vec::new(),
+            main_model: None,
+            models: Vec::new(),
+            responses: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+            subagents: 0,
+            sources: Vec::new(),
+            users: Vec::new(),
+            config_hashes: Vec::new(),
+            runs: 0,
+            incomplete_runs: 0,
+            cost_usd: None,
+        }
+    }
+
+    /// Mechanism 2 on 60 /clear-linked and 60 fresh pairs whose arms (30%
+    /// prevalence) are drawn per session, or kept across /clear when `sticky`.
+    fn clear_verdict(seed: u64, sticky: bool) -> Verdict {
+        use rand::Rng;
+        let mut g = crate::analysis::stats::resample::rng(seed);
+        let mut draw = || if g.gen_bool(0.3) { "m/1" } else { "m/0" };
+        let mut arms = BTreeMap::new();
+        let mut pairs = Vec::new();
+        let mut put = |i: usize, cluster: &str| {
+            arms.insert(
+                format!("s{i}"),
+                SessionArm {
+                    stratum: "m".into(),
+                    cluster: cluster.into(),
+                    split: true,
+                    degraded: false,
+                },
+            );
+        };
+        for p in 0..120 {
+            let before = draw();
+            let clear = p < 60;
+            let after = if clear && sticky { before } else { draw() };
+            put(2 * p, before);
+            put(2 * p + 1, after);
+            pairs.push(Pair {
+                before: 2 * p,
+                after: 2 * p + 1,
+                clear,
+            });
+        }
+        let selected: Vec<SessionSummary> = (0..240).map(summary).collect();
+        let found = ArmsFound {
+            strata: Vec::new(),
+            assignments: Vec::new(),
+            assignment_strata: Vec::new(),
+            sessions_too_short: 0,
+        };
+        clear_keeps_assignment(
+            &found,
+            &selected,
+            &SessionArms(arms),
+            &pairs,
+            &Settings::default(),
+        )
+        .verdict
+    }
+
+    #[test]
+    fn clear_test_keeps_its_level_on_redrawn_arms_and_finds_sticky_ones() {
+        let null: usize = (0..300)
+            .filter(|&seed| clear_verdict(seed, false) == Verdict::Supported)
+            .count();
+        // Fisher's exact test is conservative: at most alpha = 5% (+ noise).
+        assert!(null <= 21, "supported on redrawn arms in {null} of 300");
+        let power: usize = (0..100)
+            .filter(|&seed| clear_verdict(seed, true) == Verdict::Supported)
+            .count();
+        assert!(power >= 95, "sticky arms supported in only {power} of 100");
     }
 
     #[test]

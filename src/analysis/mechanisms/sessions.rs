@@ -347,3 +347,77 @@ pub(super) fn session_assignment(
     };
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::Rng;
+
+    use super::super::load::ResponseRow;
+    use super::super::SessionArm;
+    use super::*;
+
+    /// 40 sessions of 12 responses in two arms of one stratum. Responses are
+    /// i.i.d. unless `shift`, which moves every response of arm 1.
+    fn verdict(seed: u64, shift: f64) -> Verdict {
+        let mut g = rng(seed);
+        let mut arms = BTreeMap::new();
+        let mut activity = BTreeMap::new();
+        for i in 0..40 {
+            let arm = usize::from(i % 2 == 1);
+            let mut a = Activity::default();
+            for r in 0..12 {
+                let t = 1_000 * r as i64;
+                a.responses.push(ResponseRow {
+                    first_ms: t,
+                    last_ms: t + 500,
+                    output_tokens: g.gen_range(100.0..400.0) * (1.0 + shift * arm as f64),
+                    text_tokens: g.gen_range(50.0..200.0),
+                    thinking_tokens: g.gen_range(0.0..300.0),
+                    tool_use_blocks: f64::from(g.gen_range(0u8..3)),
+                    ..ResponseRow::default()
+                });
+            }
+            activity.insert(format!("s{i}"), a);
+            arms.insert(
+                format!("s{i}"),
+                SessionArm {
+                    stratum: "m".into(),
+                    cluster: format!("m/{arm}"),
+                    split: true,
+                    degraded: false,
+                },
+            );
+        }
+        let inputs = Inputs {
+            activity,
+            ..Inputs::default()
+        };
+        let found = ArmsFound {
+            strata: Vec::new(),
+            assignments: Vec::new(),
+            assignment_strata: Vec::new(),
+            sessions_too_short: 0,
+        };
+        let settings = Settings {
+            seed,
+            n_perm: 199,
+            ..Settings::default()
+        };
+        session_assignment(&found, &SessionArms(arms), &inputs, &settings).verdict
+    }
+
+    #[test]
+    fn halves_test_keeps_its_level_when_arms_do_not_differ_and_finds_real_ones() {
+        let null = (0..60)
+            .filter(|&seed| verdict(seed, 0.0) == Verdict::Supported)
+            .count();
+        assert!(null <= 7, "supported with identical arms in {null} of 60");
+        let power = (0..20)
+            .filter(|&seed| verdict(seed, 2.0) == Verdict::Supported)
+            .count();
+        assert!(
+            power >= 19,
+            "supported with distinct arms in only {power} of 20"
+        );
+    }
+}
