@@ -5,4 +5,5 @@
 pub mod arms;
 pub mod audit;
 pub mod cluster;
+pub mod mechanisms;
 pub mod stats;

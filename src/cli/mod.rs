@@ -14,6 +14,7 @@ mod audit;
 mod baseline;
 mod features;
 mod ingest;
+pub mod mechanisms;
 mod report;
 mod sessions;
 mod show;
@@ -86,6 +87,8 @@ pub enum Command {
     Report(report::Args),
     /// Write a synthetic corpus with planted arms and regressions, and its ground truth.
     Simulate(simulate::Args),
+    /// Test the published reasons why sessions diverge on your own sessions (a verdict per claim).
+    Mechanisms(mechanisms::Args),
 }
 
 /// Output format for tabular commands.
@@ -122,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Audit(args) => audit::run(&cli.global, args),
         Command::Report(args) => report::run(&cli.global, args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Mechanisms(args) => mechanisms::run(&cli.global, args),
     }
 }
 

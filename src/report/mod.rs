@@ -6,6 +6,7 @@
 pub mod charts;
 pub mod html;
 pub mod markdown;
+pub mod mechanisms;
 
 use std::io::Write;
 

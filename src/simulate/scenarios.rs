@@ -7,7 +7,14 @@ use chrono::{Duration, SecondsFormat};
 use super::spec::{parse_instant, Arm, Effects, Regression, Spec, DEFAULT_START};
 
 /// Names of the built-in scenarios, in the order `--help` lists them.
-pub const NAMES: [&str; 4] = ["null", "two-arms", "staggered", "regression"];
+pub const NAMES: [&str; 6] = [
+    "null",
+    "two-arms",
+    "staggered",
+    "regression",
+    "restarts",
+    "concurrent",
+];
 
 /// The date `day` days after the default start, as `YYYY-MM-DDT00:00:00Z`.
 fn day(d: u32) -> String {
@@ -105,6 +112,72 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
                     interrupt_rate: Some(2.0),
                     retry_rate: Some(3.0),
                     time_to_first_response: Some(1.6),
+                    ..Effects::default()
+                },
+            });
+        }
+        "restarts" => {
+            spec.description = Some(
+                "A degraded arm (more tool errors, apologies, retries and interrupts, slower first responses, terser text) drawn for 30% \
+                 of `claude` processes, sticky for the whole process: every session after a `/clear` keeps \
+                 it, a restart (new process) redraws it. Set \"assignment\": \"per-session\" in a spec to \
+                 redraw at every `/clear` instead."
+                    .into(),
+            );
+            spec.sessions_per_process = Some(3.0);
+            spec.arms.push(Arm {
+                name: "degraded-serving".into(),
+                prevalence: 0.30,
+                models: None,
+                versions: None,
+                from: None,
+                until: None,
+                effects: Effects {
+                    tool_error_rate: Some(5.0),
+                    apology_rate: Some(8.0),
+                    retry_rate: Some(6.0),
+                    time_to_first_response: Some(3.0),
+                    interrupt_rate: Some(3.0),
+                    text_tokens: Some(0.6),
+                    ..Effects::default()
+                },
+            });
+        }
+        "concurrent" => {
+            spec.description = Some(
+                "Two experiments live at once, started on different days: message queuing on Sonnet from \
+                 day days/4 (more queued prompts, slower first responses, with 1h caching and longer, \
+                 markdown-heavier answers), thinking display on Opus from day days/2 (thinking hidden, \
+                 longer, slower streaming)."
+                    .into(),
+            );
+            spec.arms.push(Arm {
+                name: "sonnet-message-queuing".into(),
+                prevalence: 0.30,
+                models: Some(vec!["claude-sonnet-4-5-20250929".into()]),
+                versions: None,
+                from: Some(day(days / 4)),
+                until: None,
+                effects: Effects {
+                    queue_rate: Some(8.0),
+                    time_to_first_response: Some(3.0),
+                    cache_1h_share: Some(1.0),
+                    text_tokens: Some(1.8),
+                    markdown: Some(2.5),
+                    ..Effects::default()
+                },
+            });
+            spec.arms.push(Arm {
+                name: "opus-thinking-display".into(),
+                prevalence: 0.45,
+                models: Some(vec!["claude-opus-4-5-20251101".into()]),
+                versions: None,
+                from: Some(day(days / 2)),
+                until: None,
+                effects: Effects {
+                    thinking_visible: Some(0.0),
+                    thinking_tokens: Some(2.0),
+                    ms_per_output_token: Some(1.5),
                     ..Effects::default()
                 },
             });
