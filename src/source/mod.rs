@@ -5,6 +5,7 @@
 //! [`Batch`] of rows that the store writes in one transaction together with
 //! the byte offset they end at, so a crash never leaves half a batch behind.
 
+pub mod detect;
 pub mod lines;
 pub mod otlp;
 pub mod stream_json;
@@ -73,6 +74,18 @@ impl AssistantPart {
             _ => self.message_id.clone(),
         }
     }
+}
+
+/// The largest token count a record may carry. Real counts stay below a few
+/// million; a larger one is corrupt, and summing many of them would overflow
+/// SQLite's 64-bit integers and stop every later ingest.
+pub const MAX_TOKEN_COUNT: u64 = 1_000_000_000_000;
+
+/// Why a token count is refused, or None when it is in range.
+pub fn token_count_error(field: &str, count: u64) -> Option<String> {
+    (count > MAX_TOKEN_COUNT).then(|| {
+        format!("token count out of range: {field} is {count}, over the {MAX_TOKEN_COUNT} limit")
+    })
 }
 
 /// Token usage as reported by the API for one response (or one streamed line of it).

@@ -176,9 +176,15 @@ fn init(line: &[u8], line_no: u64, head: &Head, batch: &mut Batch) -> Result<(),
 fn tokens(usage: &Value, key: &str) -> Result<u64, String> {
     match usage.get(key) {
         None | Some(Value::Null) => Ok(0),
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| format!("result usage.{key} is not a token count: {v}")),
+        Some(v) => {
+            let count = v
+                .as_u64()
+                .ok_or_else(|| format!("result usage.{key} is not a token count: {v}"))?;
+            match super::token_count_error(&format!("result usage.{key}"), count) {
+                Some(reason) => Err(reason),
+                None => Ok(count),
+            }
+        }
     }
 }
 
