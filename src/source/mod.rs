@@ -88,6 +88,41 @@ pub fn token_count_error(field: &str, count: u64) -> Option<String> {
     })
 }
 
+/// A parser error message without the values it quotes. serde names the
+/// offending value (`invalid type: string "my key is sk-..."`), and the
+/// message is stored in `ingest_errors`: message text must not get in that
+/// way. Field names (in backticks) and positions are kept.
+pub fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        let mut len = 0usize;
+        let mut closed = false;
+        while let Some(inner) = chars.next() {
+            match inner {
+                '\\' => {
+                    chars.next();
+                    len += 1;
+                }
+                '"' => {
+                    closed = true;
+                    break;
+                }
+                _ => len += 1,
+            }
+        }
+        out.push_str(&format!("\"({len} chars)"));
+        if closed {
+            out.push('"');
+        }
+    }
+    out
+}
+
 /// Token usage as reported by the API for one response (or one streamed line of it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -404,4 +439,19 @@ impl Batch {
 pub struct ParseOptions {
     /// Keep message text (off by default: transcripts hold code and secrets).
     pub store_text: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_redacted_field_names_kept() {
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "a \"b\" c", expected u64 at column 9"#),
+            r#"invalid type: string "(7 chars)", expected u64 at column 9"#
+        );
+        assert_eq!(redact_quoted("missing field `id`"), "missing field `id`");
+        assert_eq!(redact_quoted(r#"cut "abc"#), r#"cut "(3 chars)"#);
+    }
 }

@@ -94,6 +94,7 @@ pub fn parse_line(
 fn describe(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let text = err.to_string().replace(" at line 1 column ", " at column ");
+    let text = super::redact_quoted(&text);
     match err.classify() {
         Category::Eof => "truncated JSON".to_owned(),
         Category::Syntax => format!("invalid JSON: {text}"),

@@ -107,6 +107,7 @@ fn describe_error(err: &serde_json::Error) -> String {
     // serde's "line 1" is the line within the record: only the column helps.
     let category = err.classify();
     let err = err.to_string().replace(" at line 1 column ", " at column ");
+    let err = super::redact_quoted(&err);
     match category {
         Category::Eof => "truncated JSON".to_owned(),
         Category::Syntax => format!("invalid JSON: {err}"),
