@@ -151,13 +151,6 @@ pub fn ingest(
         .map(identity::path_pattern)
         .transpose()
         .map_err(IngestError::BadOption)?;
-    // Every transaction of this run writes: take the write lock when it
-    // begins. A deferred one that reads first cannot be promoted once another
-    // connection (`arms` saving a run, say) has written meanwhile, and fails
-    // with SQLITE_BUSY_SNAPSHOT instead of waiting.
-    store
-        .conn
-        .set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     let identities = Identities::open(&store.conn, options.users.store_identities)?;
     let (files, walk_warnings) = find_log_files(roots);
     let known = known_files(&store.conn)?;

@@ -772,7 +772,11 @@ fn a_directory_that_disappears_during_the_walk() {
         let root = dir.path().join(format!("root-{attempt}"));
         for i in 0..300 {
             let session = format!("vanish-{i:04}");
-            let body = template.replace(REAL_SESSION, &session);
+            // Response ids too: a response is counted once wherever it appears.
+            let body = template
+                .replace(REAL_SESSION, &session)
+                .replace("\"msg_", &format!("\"msg_v{i}_"))
+                .replace("\"req_", &format!("\"req_v{i}_"));
             let path = root.join(format!("d{i:04}/s.jsonl"));
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, body).unwrap();
@@ -885,7 +889,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn a_file_appended_to_during_ingest_is_completed_by_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let all = big_single_file(dir.path(), 120);
-    let file = dir.path().join("p/growing.jsonl");
+    let file = dir.path().join("a/p/growing.jsonl");
     fs::create_dir_all(file.parent().unwrap()).unwrap();
     let start = all.len() / 3;
     fs::write(&file, &all[..start]).unwrap();
@@ -927,7 +931,7 @@ fn a_file_appended_to_during_ingest_is_completed_by_the_next_run() {
     run_ingest(&db, &[&file]);
 
     let once = dir.path().join("once.db");
-    let whole = dir.path().join("q/growing.jsonl");
+    let whole = dir.path().join("b/p/growing.jsonl");
     fs::create_dir_all(whole.parent().unwrap()).unwrap();
     fs::write(&whole, &all).unwrap();
     run_ingest(&once, &[&whole]);
