@@ -1041,13 +1041,20 @@ fn sigkill_at_random_points_then_a_full_run_equals_one_uninterrupted_run() {
             &[("CC_FINGERPRINT_BATCH_ROWS", batch_rows)],
             &["ingest".as_ref(), corpus.as_os_str()],
         );
-        let delay = full.mul_f64(rng.gen_range(0.0..1.0));
+        let delay = full.mul_f64(rng.gen_range(0.0..0.8));
         std::thread::sleep(delay);
         if child.try_wait().unwrap().is_none() {
             landed += 1;
+            child.kill().unwrap(); // SIGKILL
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.code().is_some() {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
     eprintln!(
         "uninterrupted run {:.2} s; {landed} of {kills} kills landed mid-run (seed {seed})",
