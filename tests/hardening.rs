@@ -310,7 +310,9 @@ fn files_of_nul_bytes_and_random_bytes_are_unrecognised_once() {
 /// Each committed bad fixture, alone: its bad lines and the usage kept.
 #[test]
 fn each_bad_fixture_alone_gives_its_exact_outcome() {
-    let cases: &[(&str, usize, Option<(&str, [i64; 5])>)] = &[
+    /// (fixture, bad lines, the one session kept and its totals)
+    type Case = (&'static str, usize, Option<(&'static str, [i64; 5])>);
+    let cases: &[Case] = &[
         ("empty.jsonl", 0, None),
         (
             "invalid_utf8.jsonl",
@@ -1401,9 +1403,7 @@ fn a_planted_secret_never_reaches_the_database_or_its_wal_without_store_text() {
     write_lines(
         &root.join("headless/run.jsonl"),
         &[
-            format!(
-                r#"{{"type":"system","subtype":"init","session_id":"sec2","model":"claude-opus-4-5","tools":["Bash"],"mcp_servers":[]}}"#
-            ),
+            r#"{"type":"system","subtype":"init","session_id":"sec2","model":"claude-opus-4-5","tools":["Bash"],"mcp_servers":[]}"#.to_owned(),
             format!(
                 r#"{{"type":"assistant","session_id":"sec2","uuid":"a1","parent_tool_use_id":null,"message":{{"id":"m2","model":"claude-opus-4-5","content":[{{"type":"text","text":"{secret}"}}],"usage":{{"input_tokens":1,"output_tokens":1}}}}}}"#
             ),
