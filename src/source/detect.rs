@@ -102,7 +102,7 @@ mod tests {
     fn a_long_first_line_does_not_hide_the_records_after_it() {
         let input = format!("{{\"x\":\"{}\"}}\n{{\"type\":\"user\"}}\n", "a".repeat(100));
         assert_eq!(
-            detect_with_limit(input.as_bytes(), 10).unwrap(),
+            detect_with_limit(input.as_bytes(), 20).unwrap(),
             Detected::Format(Format::Transcript)
         );
         assert_eq!(detect_format(&b" \n\n  "[..]).unwrap(), Detected::Empty);
