@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Longer run of the property tests in tests/fuzz.rs (parsers, line reader,
 # format detection), optionally with many random SIGKILLs of ingest.
-# CI runs the same properties with 1,500 cases each; see docs/hardening.md.
+# CI runs the same properties with 5,000 cases each; see docs/hardening.md.
 #
 #   scripts/fuzz.sh [CASES]        # default 200000 cases per property
 #   KILLS=200 scripts/fuzz.sh      # also the kill test with 200 kills

@@ -47,6 +47,22 @@ fn fixture_lines() -> &'static [Vec<u8>] {
     LINES.get_or_init(read_fixture_lines)
 }
 
+/// The fixture lines that parse as transcript records (read once).
+fn transcript_lines() -> &'static [Vec<u8>] {
+    static LINES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| {
+        fixture_lines()
+            .iter()
+            .filter(|l| {
+                l.starts_with(b"{")
+                    && transcript::parse_line(l, 1, ParseOptions::default(), &mut Batch::default())
+                        .is_ok()
+            })
+            .cloned()
+            .collect()
+    })
+}
+
 fn read_fixture_lines() -> Vec<Vec<u8>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut files = Vec::new();
@@ -173,7 +189,7 @@ fn is_empty(batch: &Batch) -> bool {
 }
 
 proptest! {
-    #![proptest_config(config(1500))]
+    #![proptest_config(config(5000))]
 
     #[test]
     fn parsers_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
@@ -211,11 +227,8 @@ proptest! {
         pick in any::<prop::sample::Index>(),
         cut in any::<prop::sample::Index>(),
     ) {
-        let lines: Vec<&Vec<u8>> = fixture_lines()
-            .iter()
-            .filter(|l| transcript::parse_line(l, 1, ParseOptions::default(), &mut Batch::default()).is_ok() && l.starts_with(b"{"))
-            .collect();
-        let line = *pick.get(&lines);
+        let lines = transcript_lines();
+        let line = pick.get(lines);
         let end = line.iter().rposition(|b| *b == b'}').unwrap();
         let prefix = &line[..cut.index(end)];
         let mut batch = Batch::default();

@@ -1586,7 +1586,7 @@ fn a_full_database_is_a_clear_error_and_commits_nothing() {
 }
 
 #[test]
-fn a_real_full_disk_is_a_clear_error_and_commits_nothing() {
+fn a_real_full_disk_is_a_clear_error_and_keeps_whole_transactions_only() {
     if !is_root()
         || !Process::new("unshare")
             .args(["-m", "true"])
