@@ -8,7 +8,6 @@
 //! sends [`FileChunk`]s through a bounded channel, so memory stays bounded
 //! however large a file is; the calling thread is the only writer.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -18,6 +17,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::source::detect::{detect_format, Detected};
 use crate::source::lines::{Line, LineReader, MAX_LINE_BYTES};
 use crate::source::walk::{find_log_files, FoundFile};
 use crate::source::{
@@ -203,6 +203,10 @@ pub fn ingest(
         user_pattern: user_pattern.as_ref(),
         identities: &identities,
     };
+    if let Some(pages) = test_hook("CC_FINGERPRINT_MAX_PAGE_COUNT") {
+        // Test hook: a database that cannot grow, as on a full disk.
+        store.conn.pragma_update(None, "max_page_count", pages)?;
+    }
     let (sender, receiver) = sync_channel::<FileChunk>(8);
     let reports = std::thread::scope(|scope| -> Result<Vec<FileReport>, StoreError> {
         let known = &known;
@@ -390,17 +394,17 @@ fn process_file(
 
     let mut format = known_format.unwrap_or(Format::Transcript);
     if start == 0 {
-        let sniffed = sniff_format(&mut handle, size).map(|sniffed| match (sniffed, ctx.format) {
-            (Sniffed::Empty, _) => Sniffed::Empty,
-            (_, Some(forced)) => Sniffed::Format(forced),
+        let sniffed = sniff_format(&mut handle).map(|sniffed| match (sniffed, ctx.format) {
+            (Detected::Empty, _) => Detected::Empty,
+            (_, Some(forced)) => Detected::Format(forced),
             (other, None) => other,
         });
         match sniffed {
-            Ok(Sniffed::Format(found)) => {
+            Ok(Detected::Format(found)) => {
                 format = found;
                 state.format = found.as_str().to_owned();
             }
-            Ok(Sniffed::Empty) => {
+            Ok(Detected::Empty) => {
                 state.format = "empty".to_owned();
                 let chunk = FileChunk {
                     file: state,
@@ -412,7 +416,7 @@ fn process_file(
                 let _ = sender.send(chunk);
                 return FileReport::simple(outcome, None);
             }
-            Ok(Sniffed::Unrecognised(reason)) => {
+            Ok(Detected::Unrecognised(reason)) => {
                 state.format = "unrecognised".to_owned();
                 let mut batch = Batch::default();
                 batch.bad_lines.push(BadLine {
@@ -616,64 +620,8 @@ fn hash_head(handle: &mut File, len: u64) -> std::io::Result<String> {
     Ok(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&head)))
 }
 
-enum Sniffed {
-    Format(Format),
-    Empty,
-    Unrecognised(String),
-}
-
 /// Decide a file's format from its first records, never from its name.
-fn sniff_format(handle: &mut File, size: u64) -> std::io::Result<Sniffed> {
-    const SNIFF_LINES: usize = 32;
+fn sniff_format(handle: &mut File) -> std::io::Result<Detected> {
     handle.seek(SeekFrom::Start(0))?;
-    let limited = BufReader::new((&*handle).take(size.min(8 * 1024 * 1024)));
-    let mut reader = LineReader::new(limited, 0);
-    let mut seen_bytes = false;
-    let mut checked = 0;
-    while checked < SNIFF_LINES {
-        let Some((_, line)) = reader.next_line()? else {
-            break;
-        };
-        let bytes = match line {
-            Line::Complete(b) | Line::Unterminated(b) => b,
-            Line::TooLong(_) => {
-                seen_bytes = true;
-                checked += 1;
-                continue;
-            }
-        };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        seen_bytes = true;
-        checked += 1;
-        let Ok(value) = serde_json::from_slice::<HashMap<String, serde::de::IgnoredAny>>(bytes)
-        else {
-            continue;
-        };
-        if value.contains_key("resourceLogs") {
-            return Ok(Sniffed::Format(Format::Otlp));
-        }
-        if value.contains_key("resourceMetrics") || value.contains_key("resourceSpans") {
-            // Metrics or traces only: nothing per session to read.
-            continue;
-        }
-        // Headless events name the session in snake case; transcripts never do.
-        if value.contains_key("session_id")
-            && !value.contains_key("sessionId")
-            && value.contains_key("type")
-        {
-            return Ok(Sniffed::Format(Format::StreamJson));
-        }
-        if value.contains_key("type") || value.contains_key("sessionId") {
-            return Ok(Sniffed::Format(Format::Transcript));
-        }
-    }
-    Ok(if seen_bytes {
-        Sniffed::Unrecognised(format!(
-            "no Claude Code record in its first {SNIFF_LINES} lines"
-        ))
-    } else {
-        Sniffed::Empty
-    })
+    detect_format(BufReader::new(&*handle))
 }

@@ -1,7 +1,7 @@
 //! `cc-fingerprint ingest`: load logs into the database, incrementally.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -73,10 +73,11 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     }
     let lock_path = db.with_extension("ingest-lock");
     let lock = crate::util::create_private(&lock_path, false)
-        .with_context(|| format!("cannot create the lock file {}", lock_path.display()))?;
+        .with_context(|| format!("cannot create the lock file {}", lock_path.display()))
+        .map_err(|err| with_advice(err, &db))?;
     lock.lock()
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    let mut store = Store::open(&db)?;
+    let mut store = Store::open(&db).map_err(|err| with_advice(err.into(), &db))?;
     let show_progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let options = IngestOptions {
         parse: ParseOptions {
@@ -95,7 +96,8 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
             store_identities: args.store_identities,
         },
     };
-    let summary = ingest(&mut store, &roots, options)?;
+    let summary =
+        ingest(&mut store, &roots, options).map_err(|err| with_advice(err.into(), &db))?;
 
     let mut stderr = std::io::stderr().lock();
     for warning in summary.warnings.iter().take(MAX_WARNINGS_SHOWN) {
@@ -142,6 +144,43 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Ok)
+}
+
+/// Say what to do when the database cannot be written: SQLite's own words
+/// ("database or disk is full", "Permission denied") do not.
+fn with_advice(err: anyhow::Error, db: &Path) -> anyhow::Error {
+    use rusqlite::ErrorCode;
+    let sqlite_code = err.chain().find_map(|cause| match cause.downcast_ref() {
+        Some(rusqlite::Error::SqliteFailure(e, _)) => Some(e.code),
+        _ => None,
+    });
+    let io_kind = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>().map(|e| e.kind()));
+    let full = sqlite_code == Some(ErrorCode::DiskFull)
+        || io_kind == Some(std::io::ErrorKind::StorageFull);
+    let read_only = matches!(
+        sqlite_code,
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied)
+    ) || matches!(
+        io_kind,
+        Some(std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
+    );
+    if full {
+        err.context(format!(
+            "the disk holding {} is full: free some space (or pass --db PATH on another disk) and run ingest again; \
+             nothing of the unfinished transaction was kept, and the next run resumes where this one stopped",
+            db.display()
+        ))
+    } else if read_only {
+        err.context(format!(
+            "cannot write to the database {}: ingest needs write access to it and to its directory \
+             (for its -wal, -shm and .ingest-lock files); fix the permissions or pass another --db PATH",
+            db.display()
+        ))
+    } else {
+        err
+    }
 }
 
 fn default_projects_dir() -> anyhow::Result<PathBuf> {

@@ -5,6 +5,7 @@
 //! [`Batch`] of rows that the store writes in one transaction together with
 //! the byte offset they end at, so a crash never leaves half a batch behind.
 
+pub mod detect;
 pub mod lines;
 pub mod otlp;
 pub mod stream_json;
@@ -73,6 +74,53 @@ impl AssistantPart {
             _ => self.message_id.clone(),
         }
     }
+}
+
+/// The largest token count a record may carry. Real counts stay below a few
+/// million; a larger one is corrupt, and summing many of them would overflow
+/// SQLite's 64-bit integers and stop every later ingest.
+pub const MAX_TOKEN_COUNT: u64 = 1_000_000_000_000;
+
+/// Why a token count is refused, or None when it is in range.
+pub fn token_count_error(field: &str, count: u64) -> Option<String> {
+    (count > MAX_TOKEN_COUNT).then(|| {
+        format!("token count out of range: {field} is {count}, over the {MAX_TOKEN_COUNT} limit")
+    })
+}
+
+/// A parser error message without the values it quotes. serde names the
+/// offending value (`invalid type: string "my key is sk-..."`), and the
+/// message is stored in `ingest_errors`: message text must not get in that
+/// way. Field names (in backticks) and positions are kept.
+pub fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        let mut len = 0usize;
+        let mut closed = false;
+        while let Some(inner) = chars.next() {
+            match inner {
+                '\\' => {
+                    chars.next();
+                    len += 1;
+                }
+                '"' => {
+                    closed = true;
+                    break;
+                }
+                _ => len += 1,
+            }
+        }
+        out.push_str(&format!("\"({len} chars)"));
+        if closed {
+            out.push('"');
+        }
+    }
+    out
 }
 
 /// Token usage as reported by the API for one response (or one streamed line of it).
@@ -391,4 +439,19 @@ impl Batch {
 pub struct ParseOptions {
     /// Keep message text (off by default: transcripts hold code and secrets).
     pub store_text: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_redacted_field_names_kept() {
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "a \"b\" c", expected u64 at column 9"#),
+            r#"invalid type: string "(7 chars)", expected u64 at column 9"#
+        );
+        assert_eq!(redact_quoted("missing field `id`"), "missing field `id`");
+        assert_eq!(redact_quoted(r#"cut "abc"#), r#"cut "(3 chars)"#);
+    }
 }

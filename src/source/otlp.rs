@@ -175,7 +175,9 @@ fn parse_record(
     let count = |key: &str| -> Result<u64, String> {
         match number(key)? {
             None => Ok(0),
-            Some(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e15 => Ok(n as u64),
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= super::MAX_TOKEN_COUNT as f64 => {
+                Ok(n as u64)
+            }
             Some(n) => Err(format!("{name} record: {key} {n} is not a token count")),
         }
     };

@@ -94,6 +94,7 @@ pub fn parse_line(
 fn describe(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let text = err.to_string().replace(" at line 1 column ", " at column ");
+    let text = super::redact_quoted(&text);
     match err.classify() {
         Category::Eof => "truncated JSON".to_owned(),
         Category::Syntax => format!("invalid JSON: {text}"),
@@ -176,9 +177,15 @@ fn init(line: &[u8], line_no: u64, head: &Head, batch: &mut Batch) -> Result<(),
 fn tokens(usage: &Value, key: &str) -> Result<u64, String> {
     match usage.get(key) {
         None | Some(Value::Null) => Ok(0),
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| format!("result usage.{key} is not a token count: {v}")),
+        Some(v) => {
+            let count = v
+                .as_u64()
+                .ok_or_else(|| format!("result usage.{key} is not a token count: {v}"))?;
+            match super::token_count_error(&format!("result usage.{key}"), count) {
+                Some(reason) => Err(reason),
+                None => Ok(count),
+            }
+        }
     }
 }
 

@@ -28,6 +28,9 @@ pub fn parse_line(
 ) -> Result<(), String> {
     let mut envelope: Envelope =
         serde_json::from_slice(line).map_err(|err| describe_error(&err))?;
+    if let Some(usage) = envelope.message.as_ref().and_then(|m| m.usage.as_ref()) {
+        usage.check_range()?;
+    }
     for name in std::mem::take(&mut envelope.unknown_fields) {
         *batch.unknown_fields.entry(name).or_insert(0) += 1;
     }
@@ -104,6 +107,7 @@ fn describe_error(err: &serde_json::Error) -> String {
     // serde's "line 1" is the line within the record: only the column helps.
     let category = err.classify();
     let err = err.to_string().replace(" at line 1 column ", " at column ");
+    let err = super::redact_quoted(&err);
     match category {
         Category::Eof => "truncated JSON".to_owned(),
         Category::Syntax => format!("invalid JSON: {err}"),
@@ -636,6 +640,52 @@ struct RawUsage {
 }
 
 impl RawUsage {
+    /// Refuse absurd counts before anything of the line is kept.
+    fn check_range(&self) -> Result<(), String> {
+        let cache = self.cache_creation.as_ref();
+        let server = self.server_tool_use.as_ref();
+        let fields = [
+            ("usage.input_tokens", self.input_tokens),
+            ("usage.output_tokens", self.output_tokens),
+            (
+                "usage.cache_creation_input_tokens",
+                self.cache_creation_input_tokens,
+            ),
+            (
+                "usage.cache_read_input_tokens",
+                self.cache_read_input_tokens,
+            ),
+            (
+                "usage.cache_creation.ephemeral_5m_input_tokens",
+                cache.and_then(|c| c.ephemeral_5m_input_tokens),
+            ),
+            (
+                "usage.cache_creation.ephemeral_1h_input_tokens",
+                cache.and_then(|c| c.ephemeral_1h_input_tokens),
+            ),
+            (
+                "usage.server_tool_use.web_search_requests",
+                server.and_then(|s| s.web_search_requests),
+            ),
+            (
+                "usage.server_tool_use.web_fetch_requests",
+                server.and_then(|s| s.web_fetch_requests),
+            ),
+            (
+                "usage.output_tokens_details.thinking_tokens",
+                self.output_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.thinking_tokens),
+            ),
+        ];
+        for (name, value) in fields {
+            if let Some(reason) = value.and_then(|v| super::token_count_error(name, v)) {
+                return Err(reason);
+            }
+        }
+        Ok(())
+    }
+
     fn to_usage(&self) -> Usage {
         Usage {
             input_tokens: self.input_tokens.unwrap_or(0),

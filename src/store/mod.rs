@@ -114,6 +114,12 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        // Transactions here all write: take the write lock when they begin,
+        // where the busy timeout applies. A deferred one that reads first and
+        // then writes while another process writes fails at once (SQLITE_BUSY,
+        // or BUSY_SNAPSHOT after the other commits) instead of waiting.
+        let mut conn = conn;
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let mut store = Store { conn };
         store.migrate(path)?;
         Ok(store)
