@@ -4,5 +4,6 @@
 
 pub mod arms;
 pub mod audit;
+pub mod classify;
 pub mod cluster;
 pub mod stats;

@@ -12,9 +12,12 @@ use clap::{Parser, Subcommand};
 pub mod arms;
 mod audit;
 mod baseline;
+mod classify;
 mod features;
+mod hook;
 mod ingest;
 mod report;
+mod run;
 mod sessions;
 mod show;
 mod simulate;
@@ -86,6 +89,12 @@ pub enum Command {
     Report(report::Args),
     /// Write a synthetic corpus with planted arms and regressions, and its ground truth.
     Simulate(simulate::Args),
+    /// Which stored arm a session most likely belongs to so far (exit 1 when likely degraded).
+    Classify(classify::Args),
+    /// Claude Code hook (Stop, SessionStart): warn when the session looks degraded; never fails.
+    Hook(hook::Args),
+    /// Run a headless `claude -p` session, restarting it when degraded or over its TTL.
+    Run(run::Args),
 }
 
 /// Output format for tabular commands.
@@ -122,6 +131,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Audit(args) => audit::run(&cli.global, args),
         Command::Report(args) => report::run(&cli.global, args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Classify(args) => classify::run(&cli.global, args),
+        Command::Hook(args) => hook::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
     }
 }
 
