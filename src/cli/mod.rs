@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 pub mod arms;
 mod audit;
 mod baseline;
-mod classify;
+pub mod classify;
 mod features;
 mod hook;
 mod ingest;

@@ -376,8 +376,6 @@ fn run_attempt(
         row.arm = c.arm.clone();
         row.probability = c.probability;
         row.responses = Some(c.responses as i64);
-    } else {
-        row.responses = Some(responses as i64);
     }
     Ok(Ended {
         row,
