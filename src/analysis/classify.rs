@@ -168,7 +168,11 @@ pub struct Posterior {
 
 /// The naive-Bayes posterior of `vector` (catalog order) with `responses`
 /// main-thread responses; None when no profiled feature has a value.
-pub fn posterior(profiles: &[ArmProfile], vector: &[Option<f64>], responses: f64) -> Option<Posterior> {
+pub fn posterior(
+    profiles: &[ArmProfile],
+    vector: &[Option<f64>],
+    responses: f64,
+) -> Option<Posterior> {
     if profiles.is_empty() {
         return None;
     }
@@ -179,7 +183,12 @@ pub fn posterior(profiles: &[ArmProfile], vector: &[Option<f64>], responses: f64
         let inflation = (profile.median_responses / n).max(1.0).sqrt();
         let mut score = profile.info.share.max(1e-6).ln();
         for f in &profile.features {
-            let Some(x) = vector.get(f.index).copied().flatten().filter(|x| x.is_finite()) else {
+            let Some(x) = vector
+                .get(f.index)
+                .copied()
+                .flatten()
+                .filter(|x| x.is_finite())
+            else {
                 continue;
             };
             // Only features every cluster has a profile for, so that the
@@ -359,7 +368,10 @@ mod tests {
         let profiles = two_clusters();
         let p = posterior(&profiles, &vector(&[("tool_error_rate", 0.5)]), 10.0);
         assert_eq!(p, None);
-        assert_eq!(decide(&profiles, None, 10, DecisionRule::default()), Verdict::Unknown);
+        assert_eq!(
+            decide(&profiles, None, 10, DecisionRule::default()),
+            Verdict::Unknown
+        );
         assert_eq!(posterior(&[], &vector(&[]), 3.0), None);
     }
 
@@ -373,6 +385,9 @@ mod tests {
         assert_eq!(decide(&profiles, Some(&p), 20, rule), Verdict::Degraded);
         assert_eq!(decide(&profiles, Some(&p), 2, rule), Verdict::Healthy);
         let healthy = posterior(&profiles, &vector(&[("latency_ms", 1000.0)]), 20.0).unwrap();
-        assert_eq!(decide(&profiles, Some(&healthy), 20, rule), Verdict::Healthy);
+        assert_eq!(
+            decide(&profiles, Some(&healthy), 20, rule),
+            Verdict::Healthy
+        );
     }
 }

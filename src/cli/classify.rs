@@ -189,7 +189,11 @@ impl ArmsModel {
         stratum_of(&summary_for_stratum(model, versions), self.by)
     }
 
-    fn stratum(&mut self, conn: &rusqlite::Connection, stratum: &str) -> anyhow::Result<&StratumArms> {
+    fn stratum(
+        &mut self,
+        conn: &rusqlite::Connection,
+        stratum: &str,
+    ) -> anyhow::Result<&StratumArms> {
         if !self.cache.contains_key(stratum) {
             let arms = self.build(conn, stratum)?;
             self.cache.insert(stratum.to_owned(), arms);
@@ -226,11 +230,19 @@ impl ArmsModel {
             .map(|c| {
                 let worse: Vec<String> = c["health"]["worse"]
                     .as_array()
-                    .map(|w| w.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                    .map(|w| {
+                        w.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let headline = c["distinguishing"].as_array().and_then(|ds| {
                     ds.iter()
-                        .find(|d| worse.iter().any(|w| Some(w.as_str()) == d["feature"].as_str()))
+                        .find(|d| {
+                            worse
+                                .iter()
+                                .any(|w| Some(w.as_str()) == d["feature"].as_str())
+                        })
                         .and_then(|d| d["text"].as_str().map(str::to_owned))
                 });
                 ClusterInfo {
@@ -260,7 +272,9 @@ impl ArmsModel {
                 self.run_id
             )));
         }
-        Ok(StratumArms::Profiles(build_profiles(infos, &vectors, &features)))
+        Ok(StratumArms::Profiles(build_profiles(
+            infos, &vectors, &features,
+        )))
     }
 
     /// Classify a fingerprint-so-far.

@@ -75,7 +75,10 @@ fn default_log_dir() -> anyhow::Result<PathBuf> {
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     let rule = args.rule.rule()?;
     if let Some(m) = args.ttl_minutes {
-        anyhow::ensure!(m > 0.0 && m.is_finite(), "--ttl-minutes takes a positive number of minutes");
+        anyhow::ensure!(
+            m > 0.0 && m.is_finite(),
+            "--ttl-minutes takes a positive number of minutes"
+        );
     }
     let mut store = Store::open(&global.db_path()?)?;
     let mut model = ArmsModel::load(&store.conn)?;
@@ -119,7 +122,15 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
 
     let mut attempt = 1;
     loop {
-        let ended = run_attempt(&args, &mut store, model.as_mut(), &run_id, attempt, &log_dir, rule)?;
+        let ended = run_attempt(
+            &args,
+            &mut store,
+            model.as_mut(),
+            &run_id,
+            attempt,
+            &log_dir,
+            rule,
+        )?;
         let outcome = ended.row.outcome;
         save_attempt(&store.conn, &ended.row)?;
         let why = match (&ended.verdict, outcome) {
@@ -129,7 +140,9 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         };
         match outcome {
             AttemptOutcome::Completed => return Ok(Outcome::Ok),
-            AttemptOutcome::Degraded | AttemptOutcome::Ttl if attempt <= args.max_restarts as i64 => {
+            AttemptOutcome::Degraded | AttemptOutcome::Ttl
+                if attempt <= args.max_restarts as i64 =>
+            {
                 eprintln!(
                     "cc-fingerprint run {run_id}: attempt {attempt} stopped ({}: {why}); starting a fresh session ({} of {} restarts)",
                     outcome.as_str(),
@@ -197,6 +210,8 @@ struct Event {
 struct MessageId {
     #[serde(default)]
     id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
 }
 
 fn run_attempt(
@@ -270,11 +285,12 @@ fn run_attempt(
     let mut verdict: Option<Classification> = None;
     let mut stop: Option<(AttemptOutcome, Option<String>)> = None;
 
-    let classify = |scratch: &mut Store, model: &mut Option<&mut ArmsModel>| -> Option<Classification> {
-        let model = model.as_deref_mut()?;
-        let fingerprint = fingerprint_file(scratch, &log_path).ok()??;
-        model.classify(&store.conn, &fingerprint, rule).ok()
-    };
+    let classify =
+        |scratch: &mut Store, model: &mut Option<&mut ArmsModel>| -> Option<Classification> {
+            let model = model.as_deref_mut()?;
+            let fingerprint = fingerprint_file(scratch, &log_path).ok()??;
+            model.classify(&store.conn, &fingerprint, rule).ok()
+        };
 
     while stop.is_none() {
         let received = match deadline {
@@ -286,7 +302,10 @@ fn run_attempt(
             Err(RecvTimeoutError::Timeout) => {
                 stop = Some((
                     AttemptOutcome::Ttl,
-                    Some(format!("ran longer than --ttl-minutes {}", args.ttl_minutes.unwrap_or(0.0))),
+                    Some(format!(
+                        "ran longer than --ttl-minutes {}",
+                        args.ttl_minutes.unwrap_or(0.0)
+                    )),
                 ));
                 break;
             }
@@ -304,7 +323,9 @@ fn run_attempt(
                 ("assistant", _) if e.parent_tool_use_id.is_none() => {
                     let id = e.message.as_ref().and_then(|m| m.id.clone());
                     if id.is_some() && id != current_message {
-                        new_response = true;
+                        // A `<synthetic>` API error line is not a response.
+                        new_response = e.message.as_ref().and_then(|m| m.model.as_deref())
+                            != Some("<synthetic>");
                         // The previous response and its tool results are all
                         // in: classify on them before this one starts.
                         if current_message.is_some() {
@@ -338,7 +359,9 @@ fn run_attempt(
             if let Some(ttl) = args.ttl_turns.filter(|&ttl| responses > ttl) {
                 stop = Some((
                     AttemptOutcome::Ttl,
-                    Some(format!("started response {responses}, more than --ttl-turns {ttl}")),
+                    Some(format!(
+                        "started response {responses}, more than --ttl-turns {ttl}"
+                    )),
                 ));
             }
         }

@@ -172,7 +172,15 @@ mod tests {
             .unwrap();
         assert_eq!(
             rows,
-            vec![("ab12".into(), 1, "s1".into(), 20, "degraded".into(), 0.75, 4)]
+            vec![(
+                "ab12".into(),
+                1,
+                "s1".into(),
+                20,
+                "degraded".into(),
+                0.75,
+                4
+            )]
         );
     }
 }
