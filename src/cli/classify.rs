@@ -472,7 +472,11 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
                 "{} is not a file; pass a session transcript (.jsonl)",
                 path.display()
             );
-            ingest(&mut store, &[path.clone()], IngestOptions::default())?;
+            ingest(
+                &mut store,
+                std::slice::from_ref(path),
+                IngestOptions::default(),
+            )?;
             let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
             let found = match main_session_of_file(&store.conn, &path.to_string_lossy())? {
                 Some(id) => Some(id),

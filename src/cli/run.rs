@@ -315,10 +315,8 @@ fn run_attempt(
         let mut new_response = false;
         if let Some(e) = &event {
             match (e.kind.as_str(), e.subtype.as_deref()) {
-                ("system", Some("init")) => {
-                    if row.session_id.is_none() {
-                        row.session_id = e.session_id.clone();
-                    }
+                ("system", Some("init")) if row.session_id.is_none() => {
+                    row.session_id = e.session_id.clone();
                 }
                 ("assistant", _) if e.parent_tool_use_id.is_none() => {
                     let id = e.message.as_ref().and_then(|m| m.id.clone());
