@@ -242,6 +242,9 @@ fn run_attempt(
     command
         .args(&args.command[1..])
         .envs(args.env.iter().map(|(k, v)| (k, v)))
+        // The prompt goes in the arguments: a restart could not replay stdin,
+        // and a child outside the terminal's foreground group must not read it.
+        .stdin(Stdio::null())
         .stdout(Stdio::piped());
     #[cfg(unix)]
     {
