@@ -120,6 +120,10 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         }
     }
 
+    eprintln!(
+        "cc-fingerprint run {run_id}: logging each attempt to {}",
+        log_dir.display()
+    );
     let mut attempt = 1;
     loop {
         let ended = run_attempt(
