@@ -4,6 +4,7 @@
 
 pub mod arms;
 pub mod audit;
+pub mod classify;
 pub mod cluster;
 pub mod mechanisms;
 pub mod stats;

@@ -12,10 +12,13 @@ use clap::{Parser, Subcommand};
 pub mod arms;
 mod audit;
 mod baseline;
+pub mod classify;
 mod features;
+mod hook;
 mod ingest;
 pub mod mechanisms;
 mod report;
+mod run;
 mod sessions;
 mod show;
 mod simulate;
@@ -89,6 +92,12 @@ pub enum Command {
     Simulate(simulate::Args),
     /// Test the published reasons why sessions diverge on your own sessions (a verdict per claim).
     Mechanisms(mechanisms::Args),
+    /// Which stored arm a session most likely belongs to so far (exit 1 when likely degraded).
+    Classify(classify::Args),
+    /// Claude Code hook (Stop, SessionStart): warn when the session looks degraded; never fails.
+    Hook(hook::Args),
+    /// Run a headless `claude -p` session, restarting it when degraded or over its TTL.
+    Run(run::Args),
 }
 
 /// Output format for tabular commands.
@@ -126,6 +135,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => report::run(&cli.global, args),
         Command::Simulate(args) => simulate::run(args),
         Command::Mechanisms(args) => mechanisms::run(&cli.global, args),
+        Command::Classify(args) => classify::run(&cli.global, args),
+        Command::Hook(args) => hook::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
     }
 }
 

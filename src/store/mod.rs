@@ -7,6 +7,7 @@ pub mod baselines;
 pub mod derive;
 pub mod identity;
 pub mod query;
+pub mod runs;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0004_arms"),
     migration!("0005_sources"),
     migration!("0007_feature_vectors"),
+    migration!("0008_runs"),
 ];
 
 /// An open database.
