@@ -840,6 +840,31 @@ fn run_restarts_a_degraded_session_then_completes_with_the_same_arguments_and_en
             serde_json::json!({"DISABLE_AUTOUPDATER": "1", "CC_TEST_FLAG": "a=b"})
         );
     }
+    // The restart outcome reaches `mechanisms` (mechanism 6, restart recovery).
+    let out = cli(&db)
+        .args(["mechanisms", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    let restart = &report["mechanisms"][5];
+    assert_eq!(restart["id"], 6);
+    assert_eq!(
+        restart["details"]["run_attempts"],
+        serde_json::json!({"completed": 1, "restarts": 1})
+    );
+    assert!(
+        restart["evidence"].as_array().unwrap().iter().any(|e| e
+            .as_str()
+            .unwrap()
+            .contains("retries after a degraded attempt (completed): 1 of 1")),
+        "{restart}"
+    );
 }
 
 #[test]
