@@ -106,16 +106,23 @@ fn a_ten_percent_arm_is_recovered() {
 
 #[test]
 fn a_staggered_rollout_shows_when_the_arm_started() {
-    let dir = tempfile::tempdir().unwrap();
     // `staggered`: from 2026-01-08, 20% of Opus sessions hide their thinking.
-    let (arms, truth) = arms_on(dir.path(), "staggered", 2000, 1);
+    // Seed 2 was missed (k = 1) before the axis-split starts of the mixture.
+    for seed in [1, 2] {
+        staggered_rollout_shows(seed);
+    }
+}
+
+fn staggered_rollout_shows(seed: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let (arms, truth) = arms_on(dir.path(), "staggered", 2000, seed);
     let opus = arms["strata"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["stratum"] == "claude-opus-4-5-20251101")
         .unwrap();
-    assert_eq!(opus["k"], 2);
+    assert_eq!(opus["k"], 2, "seed {seed}");
     let arm = opus["clusters"]
         .as_array()
         .unwrap()
@@ -139,7 +146,7 @@ fn a_staggered_rollout_shows_when_the_arm_started() {
             }
         })
         .collect();
-    assert!(ari(&t, &f) >= 0.8, "ARI {}", ari(&t, &f));
+    assert!(ari(&t, &f) >= 0.8, "seed {seed}: ARI {}", ari(&t, &f));
 }
 
 #[test]

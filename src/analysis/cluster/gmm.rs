@@ -170,6 +170,9 @@ fn fit_with(
             inits.extend(skew_split_labels(&init_space, k, cut, &mut cache));
         }
     }
+    if k == 2 && !quick {
+        inits.extend(axis_split_labels(x, AXIS_INITS));
+    }
     if let Some(w) = warm.filter(|w| w.len() == x.n && w.iter().all(|&l| l < k)) {
         inits.push(w);
     }
@@ -230,6 +233,54 @@ fn fit_with(
         cov
     };
     Some(Fit { model, loglik: ll })
+}
+
+/// Axis splits kept as k = 2 starts (see [`axis_split_labels`]).
+const AXIS_INITS: usize = 3;
+/// Share of rows an axis split puts in its small group.
+const AXIS_TAIL: f64 = 0.15;
+
+/// Starts for an arm switched on by one feature (a flag such as 1h caching:
+/// every arm session at one extreme of that feature) with milder shifts in
+/// others. After normal scores such a feature is an ordinary Gaussian and
+/// the arm its upper (or lower) tail, which neither k-means nor the skewed
+/// direction isolates. For each feature, its top and bottom `AXIS_TAIL` of
+/// rows form a candidate group; the `keep` candidates whose groups differ
+/// most from the rest in the *other* features (squared distance between the
+/// group means, the split feature left out) are returned. EM and BIC then
+/// decide, and the gates judge the result.
+fn axis_split_labels(x: &Mat, keep: usize) -> Vec<Vec<usize>> {
+    let n = x.n;
+    let tail = (n as f64 * AXIS_TAIL) as usize;
+    if tail < x.d + 1 || x.d < 2 {
+        return Vec::new();
+    }
+    let mut scored: Vec<(f64, Vec<usize>)> = Vec::new();
+    for j in 0..x.d {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| x.row(a)[j].total_cmp(&x.row(b)[j]).then(a.cmp(&b)));
+        for group in [&order[n - tail..], &order[..tail]] {
+            let mut labels = vec![0usize; n];
+            for &i in group {
+                labels[i] = 1;
+            }
+            let (mut m1, mut m0) = (vec![0.0; x.d], vec![0.0; x.d]);
+            for (i, &l) in labels.iter().enumerate() {
+                let m = if l == 1 { &mut m1 } else { &mut m0 };
+                for (a, v) in m.iter_mut().zip(x.row(i)) {
+                    *a += v;
+                }
+            }
+            let (n1, n0) = (tail as f64, (n - tail) as f64);
+            let dist: f64 = (0..x.d)
+                .filter(|&c| c != j)
+                .map(|c| (m1[c] / n1 - m0[c] / n0).powi(2))
+                .sum();
+            scored.push((dist, labels));
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(keep).map(|(_, l)| l).collect()
 }
 
 /// Divisive initialisation for small, shifted groups. k-means favours
