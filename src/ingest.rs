@@ -266,7 +266,15 @@ pub fn ingest(
     Ok(summary)
 }
 
-/// The single writer: groups chunks into transactions.
+/// How long the writer keeps gathering chunks into one transaction. Chunks
+/// are small (one file, or part of one), and each commit rewrites the index
+/// pages it touched: committing whenever the channel was momentarily empty
+/// meant ~250 rows per transaction and twice the writer's CPU time (2.0 s
+/// instead of 1.05 s on the 505 MB benchmark tree), taken from the parsers.
+const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The single writer: groups chunks into transactions of up to `BATCH_TIME`
+/// or 50,000 rows.
 fn write_all(store: &mut Store, receiver: Receiver<FileChunk>) -> Result<(), StoreError> {
     let batch_rows = test_hook("CC_FINGERPRINT_BATCH_ROWS").unwrap_or(50_000) as usize;
     let abort_in_batch = test_hook("CC_FINGERPRINT_ABORT_IN_BATCH");
@@ -274,8 +282,9 @@ fn write_all(store: &mut Store, receiver: Receiver<FileChunk>) -> Result<(), Sto
     while let Ok(first) = receiver.recv() {
         let mut rows = first.batch.row_count() + 1;
         let mut chunks = vec![first];
+        let deadline = Instant::now() + BATCH_TIME;
         while rows < batch_rows {
-            match receiver.try_recv() {
+            match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(chunk) => {
                     rows += chunk.batch.row_count() + 1;
                     chunks.push(chunk);
