@@ -105,48 +105,71 @@ fn a_ten_percent_arm_is_recovered() {
 }
 
 #[test]
-fn a_staggered_rollout_shows_when_the_arm_started() {
-    // `staggered`: from 2026-01-08, 20% of Opus sessions hide their thinking.
-    // Seed 2 was missed (k = 1) before the axis-split starts of the mixture.
+fn a_staggered_rollout_shows_both_experiments_and_when_they_started() {
+    // `staggered`: from 2026-01-08, 20% of Opus sessions hide their thinking;
+    // from 2026-01-12, 30% of Sonnet sessions on Claude Code 2.1 queue
+    // messages. Seed 2 missed the Opus arm (k = 1) before the axis-split
+    // starts of the mixture.
     for seed in [1, 2] {
-        staggered_rollout_shows(seed);
+        let dir = tempfile::tempdir().unwrap();
+        let (arms, truth) = arms_on(dir.path(), "staggered", 2000, seed);
+        for (model, arm_name, from) in [
+            (
+                "claude-opus-4-5-20251101",
+                "opus-hidden-thinking",
+                "2026-01-08",
+            ),
+            (
+                "claude-sonnet-4-5-20250929",
+                "sonnet-message-queuing",
+                "2026-01-12",
+            ),
+        ] {
+            experiment_found(&arms, &truth, model, arm_name, from, seed);
+        }
     }
 }
 
-fn staggered_rollout_shows(seed: u32) {
-    let dir = tempfile::tempdir().unwrap();
-    let (arms, truth) = arms_on(dir.path(), "staggered", 2000, seed);
-    let opus = arms["strata"]
+fn experiment_found(
+    arms: &Value,
+    truth: &Value,
+    model: &str,
+    arm_name: &str,
+    from: &str,
+    seed: u32,
+) {
+    let stratum = arms["strata"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["stratum"] == "claude-opus-4-5-20251101")
+        .find(|s| s["stratum"] == model)
         .unwrap();
-    assert_eq!(opus["k"], 2, "seed {seed}");
-    let arm = opus["clusters"]
+    assert_eq!(stratum["k"], 2, "seed {seed}, {model}");
+    let arm = stratum["clusters"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["is_reference"] == false)
         .unwrap();
     for day in arm["share_by_day"].as_array().unwrap() {
-        if day["day"].as_str().unwrap() < "2026-01-08" {
-            assert_eq!(day["sessions"], 0, "arm sessions before the rollout: {day}");
+        if day["day"].as_str().unwrap() < from {
+            assert_eq!(
+                day["sessions"], 0,
+                "seed {seed}, {model}: arm sessions before the rollout: {day}"
+            );
         }
     }
-    assert!(arm["first_timestamp"].as_str().unwrap() >= "2026-01-08");
-    let (t, f) = labelled(&arms, &truth, "claude-opus");
+    assert!(arm["first_timestamp"].as_str().unwrap() >= from);
+    let (t, f) = labelled(arms, truth, model);
     let t: Vec<String> = t
         .into_iter()
-        .map(|a| {
-            if a == "opus-hidden-thinking" {
-                a
-            } else {
-                "control".into()
-            }
-        })
+        .map(|a| if a == arm_name { a } else { "control".into() })
         .collect();
-    assert!(ari(&t, &f) >= 0.8, "seed {seed}: ARI {}", ari(&t, &f));
+    assert!(
+        ari(&t, &f) >= 0.8,
+        "seed {seed}, {model}: ARI {}",
+        ari(&t, &f)
+    );
 }
 
 #[test]

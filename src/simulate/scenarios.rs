@@ -7,14 +7,7 @@ use chrono::{Duration, SecondsFormat};
 use super::spec::{parse_instant, Arm, Effects, Regression, Spec, DEFAULT_START};
 
 /// Names of the built-in scenarios, in the order `--help` lists them.
-pub const NAMES: [&str; 6] = [
-    "null",
-    "two-arms",
-    "staggered",
-    "regression",
-    "restarts",
-    "concurrent",
-];
+pub const NAMES: [&str; 5] = ["null", "two-arms", "staggered", "regression", "restarts"];
 
 /// The date `day` days after the default start, as `YYYY-MM-DDT00:00:00Z`.
 fn day(d: u32) -> String {
@@ -60,8 +53,10 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
         }
         "staggered" => {
             spec.description = Some(
-                "Two experiments rolled out to different slices on different days: hidden thinking on Opus \
-                 from day days/4, a 1h-cache + verbosity arm on Sonnet with Claude Code 2.1 from day days/2."
+                "Two experiments rolled out to different slices on different days, then live at once: \
+                 thinking display on Opus from day days/4 (thinking hidden, longer, slower streaming), \
+                 message queuing on Sonnet with Claude Code 2.1 from day days/2 (more queued prompts, \
+                 slower first responses, with 1h caching and longer, markdown-heavier answers)."
                     .into(),
             );
             spec.arms.push(Arm {
@@ -79,17 +74,18 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
                 },
             });
             spec.arms.push(Arm {
-                name: "sonnet-cache-1h-verbose".into(),
-                prevalence: 0.15,
+                name: "sonnet-message-queuing".into(),
+                prevalence: 0.30,
                 models: Some(vec!["claude-sonnet-4-5-20250929".into()]),
                 versions: Some(vec!["2.1.*".into()]),
                 from: Some(day(days / 2)),
                 until: None,
                 effects: Effects {
+                    queue_rate: Some(8.0),
+                    time_to_first_response: Some(3.0),
                     cache_1h_share: Some(1.0),
-                    text_tokens: Some(1.5),
-                    markdown: Some(2.0),
-                    apology_rate: Some(3.0),
+                    text_tokens: Some(1.8),
+                    markdown: Some(2.5),
                     ..Effects::default()
                 },
             });
@@ -139,45 +135,6 @@ pub fn builtin(name: &str, days: u32) -> Option<Spec> {
                     time_to_first_response: Some(3.0),
                     interrupt_rate: Some(3.0),
                     text_tokens: Some(0.6),
-                    ..Effects::default()
-                },
-            });
-        }
-        "concurrent" => {
-            spec.description = Some(
-                "Two experiments live at once, started on different days: message queuing on Sonnet from \
-                 day days/4 (more queued prompts, slower first responses, with 1h caching and longer, \
-                 markdown-heavier answers), thinking display on Opus from day days/2 (thinking hidden, \
-                 longer, slower streaming)."
-                    .into(),
-            );
-            spec.arms.push(Arm {
-                name: "sonnet-message-queuing".into(),
-                prevalence: 0.30,
-                models: Some(vec!["claude-sonnet-4-5-20250929".into()]),
-                versions: None,
-                from: Some(day(days / 4)),
-                until: None,
-                effects: Effects {
-                    queue_rate: Some(8.0),
-                    time_to_first_response: Some(3.0),
-                    cache_1h_share: Some(1.0),
-                    text_tokens: Some(1.8),
-                    markdown: Some(2.5),
-                    ..Effects::default()
-                },
-            });
-            spec.arms.push(Arm {
-                name: "opus-thinking-display".into(),
-                prevalence: 0.45,
-                models: Some(vec!["claude-opus-4-5-20251101".into()]),
-                versions: None,
-                from: Some(day(days / 2)),
-                until: None,
-                effects: Effects {
-                    thinking_visible: Some(0.0),
-                    thinking_tokens: Some(2.0),
-                    ms_per_output_token: Some(1.5),
                     ..Effects::default()
                 },
             });
