@@ -119,7 +119,11 @@ fn any_number(value: &Value) -> Result<Option<f64>, String> {
     };
     match text.trim().parse::<f64>() {
         Ok(n) if n.is_finite() => Ok(Some(n)),
-        _ => Err(format!("`{text}` is not a number")),
+        // The value itself may be anything a user typed: say only its size.
+        _ => Err(format!(
+            "a value of {} chars is not a number",
+            text.chars().count()
+        )),
     }
 }
 
@@ -254,6 +258,19 @@ fn parse_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_that_is_not_a_number_is_reported_by_its_size_only() {
+        let value = serde_json::json!({"stringValue": "hunter2 secret"});
+        assert_eq!(
+            any_number(&value),
+            Err("a value of 14 chars is not a number".to_owned())
+        );
+        assert_eq!(
+            any_number(&serde_json::json!({"intValue": "42"})),
+            Ok(Some(42.0))
+        );
+    }
 
     fn record(name: &str, attrs: &str) -> String {
         format!(
