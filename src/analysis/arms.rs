@@ -50,6 +50,18 @@ impl ArmsRequest {
     }
 }
 
+/// The clustering settings of the `arms` command, shared by every command
+/// that looks for arms: an arm must be sharp in two features and reach a
+/// bootstrap stability of 0.9 (docs/arms-method.md says why).
+pub fn arms_params(seed: u64) -> ClusterParams {
+    ClusterParams {
+        seed,
+        min_stability: 0.9,
+        min_strong_features: 2,
+        ..ClusterParams::default()
+    }
+}
+
 /// The stratum of sessions too short to fingerprint.
 pub const TOO_SHORT: &str = "(too short)";
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::features::format_value;
 use super::sessions::FilterArgs;
 use super::{GlobalArgs, Outcome};
-use crate::analysis::arms::{find_arms, ArmsRequest, Assignment, By, StratumReport};
+use crate::analysis::arms::{arms_params, find_arms, ArmsRequest, Assignment, By, StratumReport};
 use crate::analysis::cluster::{ClusterParams, Method};
 use crate::features;
 use crate::features::compute::refresh;
@@ -115,12 +115,10 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         },
         k,
         k_max: args.k_max,
-        seed: args.seed,
         bootstrap: args.bootstrap,
         min_sessions: args.min_sessions,
         min_stability: args.min_stability,
-        min_strong_features: 2,
-        ..ClusterParams::default()
+        ..arms_params(args.seed)
     };
     let request = ArmsRequest {
         features: chosen_features,

@@ -385,27 +385,9 @@ pub struct Fingerprint {
 /// A [`SessionSummary`] carrying what a stratum is made of (model and versions).
 fn summary_for_stratum(model: Option<String>, versions: Vec<String>) -> SessionSummary {
     SessionSummary {
-        session_id: String::new(),
-        project: String::new(),
-        cwd: None,
-        git_branch: None,
-        first_timestamp: None,
-        last_timestamp: None,
         versions,
         main_model: model,
-        models: Vec::new(),
-        responses: 0,
-        input_tokens: 0,
-        output_tokens: 0,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: 0,
-        subagents: 0,
-        sources: Vec::new(),
-        users: Vec::new(),
-        config_hashes: Vec::new(),
-        runs: 0,
-        incomplete_runs: 0,
-        cost_usd: None,
+        ..SessionSummary::default()
     }
 }
 

@@ -11,8 +11,7 @@ use serde::Serialize;
 
 use super::sessions::FilterArgs;
 use super::{GlobalArgs, Outcome};
-use crate::analysis::arms::{find_arms, ArmsRequest, By};
-use crate::analysis::cluster::ClusterParams;
+use crate::analysis::arms::{arms_params, find_arms, ArmsRequest, By};
 use crate::analysis::mechanisms::{evaluate, load_inputs, Mechanism, Settings};
 use crate::features::compute::refresh;
 use crate::report::mechanisms::{write_markdown, write_table};
@@ -88,12 +87,7 @@ pub fn mechanisms_report(
         features: ArmsRequest::default_features(),
         by: args.by,
         min_responses: args.min_responses,
-        params: ClusterParams {
-            seed: args.seed,
-            min_stability: 0.9,
-            min_strong_features: 2,
-            ..ClusterParams::default()
-        },
+        params: arms_params(args.seed),
     };
     let arms = find_arms(conn, selected, &request)?;
     let inputs = load_inputs(conn, selected, &arms)?;

@@ -75,7 +75,7 @@ impl SessionFilter {
 }
 
 /// One row of `cc-fingerprint sessions`. Field names are a JSON contract (docs/json.md).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SessionSummary {
     pub session_id: String,
     pub project: String,

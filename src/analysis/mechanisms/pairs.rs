@@ -329,25 +329,7 @@ mod tests {
         SessionSummary {
             session_id: format!("s{i}"),
             project: "p".into(),
-            cwd: None,
-            git_branch: None,
-            first_timestamp: None,
-            last_timestamp: None,
-            versions: Vec::new(),
-            main_model: None,
-            models: Vec::new(),
-            responses: 0,
-            input_tokens: 0,
-            output_tokens: 0,
-            cache_creation_input_tokens: 0,
-            cache_read_input_tokens: 0,
-            subagents: 0,
-            sources: Vec::new(),
-            users: Vec::new(),
-            config_hashes: Vec::new(),
-            runs: 0,
-            incomplete_runs: 0,
-            cost_usd: None,
+            ..SessionSummary::default()
         }
     }
 
