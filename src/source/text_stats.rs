@@ -5,9 +5,10 @@
 //! unpublished tokenizer: absolute counts differ from Anthropic's, but the
 //! same encoder on every session keeps comparisons between sessions fair.
 //!
-//! One encoder is shared by all threads: building it costs about 0.1 s, and
-//! `CoreBPE` already keeps a regex per thread internally, so sharing it loses
-//! no parallelism.
+//! Each thread builds its own encoder (about 0.1 s and 15 MB once per
+//! thread): a shared one funnels every thread through the same regex cache
+//! pools (its per-thread regex copies share them), which cost a cold ingest
+//! of the 505 MB benchmark tree 0.4 s of 3 s (docs/benchmarks.md).
 
 use std::sync::LazyLock;
 
@@ -18,7 +19,11 @@ pub fn count_tokens(text: &str) -> u64 {
     if text.is_empty() {
         return 0;
     }
-    tiktoken_rs::cl100k_base_singleton().count_ordinary(text) as u64
+    thread_local! {
+        static CL100K: tiktoken_rs::CoreBPE =
+            tiktoken_rs::cl100k_base().expect("the cl100k_base table is built into tiktoken-rs");
+    }
+    CL100K.with(|bpe| bpe.count_ordinary(text) as u64)
 }
 
 // Anchored patterns, tried only on lines whose first byte can start them:
