@@ -212,14 +212,20 @@ pub fn ingest(
         let known = &known;
         let progress = &progress;
         let ctx = &ctx;
+        // `rayon::scope` runs the parsing on the pool's long-lived threads even
+        // for a single file (a one-item `par_iter` would run on this short-lived
+        // thread), so their per-thread tokenizers are built once per process,
+        // not once per `classify`/`run` step (text_stats.rs).
         let producer = scope.spawn(move || {
-            planned
-                .par_iter()
-                .map_with(sender, |sender, (file, stat)| {
-                    let prior = known.get(path_key(&file.path).as_str());
-                    process_file(file, *stat, prior, ctx, sender, progress)
-                })
-                .collect::<Vec<_>>()
+            rayon::scope(|_| {
+                planned
+                    .par_iter()
+                    .map_with(sender, |sender, (file, stat)| {
+                        let prior = known.get(path_key(&file.path).as_str());
+                        process_file(file, *stat, prior, ctx, sender, progress)
+                    })
+                    .collect::<Vec<_>>()
+            })
         });
         let written = write_all(store, receiver);
         // On a write error the receiver is gone, so workers stop at their next send.
