@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::analysis::mechanisms::Mechanism;
+use crate::analysis::mechanisms::{p_text, Mechanism};
 
 fn figure(m: &Mechanism) -> String {
     let Some(v) = m.figure else {
@@ -13,7 +13,7 @@ fn figure(m: &Mechanism) -> String {
         s.push_str(&format!(" (95% CI {lo:.3} to {hi:.3})"));
     }
     if let Some(p) = m.p_value {
-        s.push_str(&format!(", p = {p:.4}"));
+        s.push_str(&format!(", {}", p_text(p)));
     }
     s
 }

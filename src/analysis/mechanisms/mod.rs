@@ -291,6 +291,16 @@ fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
+/// A p-value for people: `p = 0.0123`, or `p < 0.0001` rather than a
+/// misleading `p = 0.0000`.
+pub fn p_text(p: f64) -> String {
+    if p < 1e-4 {
+        "p < 0.0001".to_owned()
+    } else {
+        format!("p = {p:.4}")
+    }
+}
+
 /// The "about 10%" of the degraded-share claim, read as 5%-15%.
 pub const DEGRADED_CLAIM: (f64, f64) = (0.05, 0.15);
 

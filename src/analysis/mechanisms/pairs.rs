@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use super::load::RunAttempt;
 use super::{
-    newcombe_difference, no_arms_evidence, pct, wilson, Inputs, Mechanism, SessionArms, Settings,
-    Verdict,
+    newcombe_difference, no_arms_evidence, p_text, pct, wilson, Inputs, Mechanism, SessionArms,
+    Settings, Verdict,
 };
 use crate::analysis::arms::ArmsFound;
 use crate::analysis::stats::contingency::fisher_exact;
@@ -149,7 +149,7 @@ pub(super) fn clear_keeps_assignment(
     m.p_value = Some(fisher.pvalue);
     m.evidence.push(format!(
         "same arm after /clear: {} of {n_clear} ({}); after a fresh start: {} of {n_fresh} ({}); \
-         difference {} (95% CI {} to {}), Fisher p = {:.4}",
+         difference {} (95% CI {} to {}), Fisher {}",
         counts[0][0],
         pct(counts[0][0] as f64 / n_clear as f64),
         counts[1][0],
@@ -157,7 +157,7 @@ pub(super) fn clear_keeps_assignment(
         pct(d),
         pct(lo),
         pct(hi),
-        fisher.pvalue
+        p_text(fisher.pvalue)
     ));
     m.verdict = if fisher.pvalue < s.alpha {
         Verdict::Supported

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rand::seq::SliceRandom;
 
 use super::load::Activity;
-use super::{no_arms_evidence, Inputs, Mechanism, SessionArms, Settings, Verdict};
+use super::{no_arms_evidence, p_text, Inputs, Mechanism, SessionArms, Settings, Verdict};
 use crate::analysis::arms::ArmsFound;
 use crate::analysis::stats::icc::icc1_labeled;
 use crate::analysis::stats::resample::{permutation_test, rng};
@@ -337,8 +337,9 @@ pub(super) fn session_assignment(
     m.p_value = Some(p);
     m.evidence.push(format!(
         "the two halves of {observed} of {total} long sessions fall in the same arm ({:.1} expected by chance): \
-         kappa {kappa:.2}, permutation p = {p:.4}",
-        expected
+         kappa {kappa:.2}, permutation {}",
+        expected,
+        p_text(p)
     ));
     m.verdict = if p < s.alpha && kappa > 0.0 {
         Verdict::Supported
