@@ -122,6 +122,10 @@ impl Store {
         // or BUSY_SNAPSHOT after the other commits) instead of waiting.
         let mut conn = conn;
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+        // The writer cycles through about 35 statements per chunk (one per
+        // table, plus deletes on a re-read); with rusqlite's default cache of
+        // 16 each was re-prepared every chunk, 9% of a cold ingest's CPU.
+        conn.set_prepared_statement_cache_capacity(64);
         let mut store = Store { conn };
         store.migrate(path)?;
         Ok(store)
