@@ -5,25 +5,74 @@
 //! unpublished tokenizer: absolute counts differ from Anthropic's, but the
 //! same encoder on every session keeps comparisons between sessions fair.
 //!
-//! Each thread builds its own encoder (about 0.1 s and 15 MB once per
-//! thread): a shared one funnels every thread through the same regex cache
-//! pools (its per-thread regex copies share them), which cost a cold ingest
-//! of the 505 MB benchmark tree 0.4 s of 3 s (docs/benchmarks.md).
+//! The counts are tiktoken-rs's exactly (tests/tokens.rs compares them on
+//! every text block of the fixtures and the real corpus, and on generated
+//! Unicode), computed faster: tiktoken-rs splits text with `fancy_regex`
+//! because cl100k's pattern has one look-ahead (`\s+(?!\S)`), and that split
+//! was two thirds of the tokenizer's time and a fifth of a cold ingest's CPU.
+//! Here the split runs on the `regex` crate's DFA with the look-ahead
+//! rewritten as a one-character step back (as in GitHub's `bpe-openai`), and
+//! each piece goes through tiktoken-rs's own byte-pair merge with its ranks.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
+use rustc_hash::FxHashMap;
 
-/// Number of tokens in `text` (cl100k_base, special tokens treated as text).
+/// cl100k_base's pattern as tiktoken-rs 0.12 writes it, minus what the
+/// `regex` crate lacks: possessive quantifiers (the same matches here: no
+/// class they guard overlaps what follows) and `\s+(?!\S)`, which the last
+/// branch `\s+` stands for and [`count_tokens`] corrects.
+const CL100K_SPLIT: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+$|\s*[\r\n]|\s+";
+
+/// Every cl100k_base ordinary token's bytes and rank, read back from
+/// tiktoken-rs's encoder (about 40 ms, once per process).
+static RANKS: LazyLock<FxHashMap<Vec<u8>, tiktoken_rs::Rank>> = LazyLock::new(|| {
+    let bpe = tiktoken_rs::cl100k_base().expect("the cl100k_base table is built into tiktoken-rs");
+    (0..100_256)
+        .filter_map(|rank| Some((bpe.decode_bytes(&[rank]).ok()?, rank)))
+        .collect()
+});
+
+/// Number of tokens in `text` (cl100k_base, special tokens treated as text):
+/// what `tiktoken_rs::cl100k_base()?.count_ordinary(text)` returns.
 pub fn count_tokens(text: &str) -> u64 {
     if text.is_empty() {
         return 0;
     }
     thread_local! {
-        static CL100K: tiktoken_rs::CoreBPE =
-            tiktoken_rs::cl100k_base().expect("the cl100k_base table is built into tiktoken-rs");
+        // A regex per thread: no contention on a shared cache pool.
+        static SPLIT: Regex = Regex::new(CL100K_SPLIT).expect("valid regex");
     }
-    CL100K.with(|bpe| bpe.count_ordinary(text) as u64)
+    let ranks = &*RANKS;
+    SPLIT.with(|split| {
+        let mut tokens = 0u64;
+        let mut at = 0;
+        while let Some(found) = split.find_at(text, at) {
+            let mut end = found.end();
+            let piece = &text[at..end];
+            // Only the last branch gives a run of spaces without a line
+            // break that stops before the end; `\s+(?!\S)` would have left
+            // its last character to start the next piece.
+            if end < text.len()
+                && !piece.contains(['\r', '\n'])
+                && piece.chars().all(char::is_whitespace)
+            {
+                let last = piece.chars().next_back().map_or(0, char::len_utf8);
+                if last < piece.len() {
+                    end -= last;
+                }
+            }
+            let piece = &text.as_bytes()[at..end];
+            tokens += if piece.len() == 1 || ranks.contains_key(piece) {
+                1
+            } else {
+                tiktoken_rs::byte_pair_split(piece, ranks).len() as u64
+            };
+            at = end;
+        }
+        tokens
+    })
 }
 
 // Anchored patterns, tried only on lines whose first byte can start them:
