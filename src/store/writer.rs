@@ -71,14 +71,6 @@ pub fn known_files(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Write chunks in one transaction.
-pub fn write_chunks(tx: &Transaction, chunks: &[FileChunk], now_ms: i64) -> Result<(), StoreError> {
-    for chunk in chunks {
-        write_chunk(tx, chunk, now_ms)?;
-    }
-    Ok(())
-}
-
 const RAW_TABLES: &[&str] = &[
     "parts",
     "tool_uses",
@@ -96,7 +88,8 @@ const RAW_TABLES: &[&str] = &[
     "session_users",
 ];
 
-fn write_chunk(tx: &Transaction, chunk: &FileChunk, now_ms: i64) -> Result<(), StoreError> {
+/// Write one chunk's rows and its file's new offset (inside the caller's transaction).
+pub fn write_chunk(tx: &Transaction, chunk: &FileChunk, now_ms: i64) -> Result<(), StoreError> {
     let f = &chunk.file;
     let file_id: i64 = tx
         .prepare_cached(
